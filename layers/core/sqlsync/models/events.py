@@ -1,0 +1,69 @@
+"""Platform events as the ingest endpoint accepts them and the sync queue carries them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class EventType(StrEnum):
+    PROFILES_ADDED = "segment.profiles_added"
+    PROFILES_REMOVED = "segment.profiles_removed"
+    CLEARED = "segment.cleared"
+    UPSERTED = "segment.upserted"
+    DELETED = "segment.deleted"
+
+    @property
+    def carries_profiles(self) -> bool:
+        return self in (EventType.PROFILES_ADDED, EventType.PROFILES_REMOVED)
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: NonEmpty
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class Segment(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: int = Field(ge=0)
+    name: str | None = Field(default=None, max_length=1024)
+
+
+class SegmentEvent(BaseModel):
+    """One platform event about a static segment. On the queue it may carry only a part of its profiles."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: NonEmpty
+    type: EventType
+    account_id: int = Field(ge=0)
+    occurred_at: AwareDatetime
+    segment: Segment
+    profiles: list[Profile] = Field(default_factory=list)
+
+    @property
+    def version(self) -> str:
+        """A totally ordered version: the event time, then the event id to break ties deterministically."""
+        return version_of(self.occurred_at, self.id)
+
+
+def version_of(occurred_at: datetime, event_id: str) -> str:
+    # Fixed-width UTC timestamp first, so plain string comparison orders versions by time.
+    return f"{occurred_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{event_id}"
+
+
+class EventBatch(BaseModel):
+    """The body of POST /v1/events when it carries several events."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[SegmentEvent] = Field(min_length=1, max_length=1000)
+

@@ -1,0 +1,64 @@
+"""Segment-sync integrations: which segments go to which database, with which SQL templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from sqlsync.models.events import EventType
+
+TemplateText = Annotated[str, StringConstraints(min_length=1, max_length=65_536)]
+
+
+class Templates(BaseModel):
+    """The SQL the user wrote for each segment event; the profile templates are mandatory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profiles_added: TemplateText
+    profiles_removed: TemplateText
+    segment_cleared: TemplateText | None = None
+    segment_upserted: TemplateText | None = None
+    segment_deleted: TemplateText | None = None
+
+    def for_event(self, event_type: EventType) -> str | None:
+        return getattr(self, _TEMPLATE_OF[event_type])
+
+    def items(self) -> list[tuple[str, str]]:
+        """(field name, template text) of every template that is set."""
+        return [(name, text) for name in _TEMPLATE_OF.values() if (text := getattr(self, name)) is not None]
+
+
+_TEMPLATE_OF = {
+    EventType.PROFILES_ADDED: "profiles_added",
+    EventType.PROFILES_REMOVED: "profiles_removed",
+    EventType.CLEARED: "segment_cleared",
+    EventType.UPSERTED: "segment_upserted",
+    EventType.DELETED: "segment_deleted",
+}
+
+
+class IntegrationIn(BaseModel):
+    """What a user sends to create an integration (POST /v1/integrations) or writes in a config file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    description: str = Field(default="", max_length=2000)
+    active: bool = True
+    account_id: int = Field(ge=0)
+    target_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
+        description="SQLAlchemy URL of the target database: sqlite:///..., postgresql+pg8000://..., "
+        "mysql+pymysql://..."
+    )
+    segment_ids: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=10_000)
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    templates: Templates
+
+
+class Integration(IntegrationIn):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    created_at: datetime
+    updated_at: datetime
