@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -67,3 +67,18 @@ class EventBatch(BaseModel):
 
     events: list[SegmentEvent] = Field(min_length=1, max_length=1000)
 
+
+def _body_kind(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "events" in value else "event"
+
+
+# POST /v1/events takes one event or {"events": [...]}; the discriminator picks the shape first so that
+# validation errors speak about that shape only.
+EventsBody = Annotated[
+    Annotated[SegmentEvent, Tag("event")] | Annotated[EventBatch, Tag("batch")],
+    Discriminator(_body_kind),
+]
+
+
+def events_of(body: SegmentEvent | EventBatch) -> list[SegmentEvent]:
+    return body.events if isinstance(body, EventBatch) else [body]

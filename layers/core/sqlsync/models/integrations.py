@@ -24,7 +24,8 @@ class Templates(BaseModel):
     segment_deleted: TemplateText | None = None
 
     def for_event(self, event_type: EventType) -> str | None:
-        return getattr(self, _TEMPLATE_OF[event_type])
+        text: str | None = getattr(self, _TEMPLATE_OF[event_type])
+        return text
 
     def items(self) -> list[tuple[str, str]]:
         """(field name, template text) of every template that is set."""
@@ -50,8 +51,7 @@ class IntegrationIn(BaseModel):
     active: bool = True
     account_id: int = Field(ge=0)
     target_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
-        description="SQLAlchemy URL of the target database: sqlite:///..., postgresql+pg8000://..., "
-        "mysql+pymysql://..."
+        description="SQLAlchemy URL of the target database: sqlite:///..., postgresql+pg8000://..., mysql+pymysql://..."
     )
     segment_ids: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=10_000)
     batch_size: int = Field(default=100, ge=1, le=10_000)
@@ -62,3 +62,25 @@ class Integration(IntegrationIn):
     id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
     created_at: datetime
     updated_at: datetime
+
+
+class StatsBucketOut(BaseModel):
+    bucket: str = Field(description="UTC minute, as 2026-11-22T10:05Z")
+    statements: int
+    profiles: int
+    errors: int
+    last_error: str | None = None
+    last_error_at: str | None = None
+
+
+class StatsOut(BaseModel):
+    """Sync statistics: successful statements, profiles synced and errors per minute, with totals."""
+
+    integration_id: str
+    start: datetime
+    end: datetime
+    statements: int
+    profiles: int
+    errors: int
+    last_error: str | None = None
+    buckets: list[StatsBucketOut]

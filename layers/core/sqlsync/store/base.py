@@ -39,9 +39,7 @@ class LedgerStore(ABC):
     """
 
     @abstractmethod
-    def get_members(
-        self, integration_id: str, segment_id: int, profile_ids: Sequence[str]
-    ) -> dict[str, Membership]:
+    def get_members(self, integration_id: str, segment_id: int, profile_ids: Sequence[str]) -> dict[str, Membership]:
         """Entries for those profiles that have one (consistent read)."""
 
     @abstractmethod

@@ -1,0 +1,63 @@
+"""Ingest: POST /v1/events -> validated events on the sync queue. The hot path: no database driver here."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sqlsync.api.errors import error_response, install_error_handlers
+from sqlsync.models.events import EventsBody, events_of
+from sqlsync.settings import Settings
+from sqlsync.sync.exceptions import EnqueueError, PayloadTooLargeError
+from sqlsync.sync.ingest import ingest
+from sqlsync.sync.queue import MessageSink, SQSSink
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayHttpResolver(enable_validation=True)
+_sink: MessageSink | None = None
+
+
+def sink() -> MessageSink:
+    """The queue client, made on first use and kept for the life of the warm Lambda."""
+    global _sink
+    if _sink is None:
+        _sink = SQSSink(Settings.from_env().sync_queue_url)
+    return _sink
+
+
+@app.post("/v1/events", summary="Accept platform events for segment sync")
+def post_events(body: Annotated[EventsBody, Body()]) -> Response[dict[str, int]]:
+    events = events_of(body)
+    result = ingest(events, sink())
+    metrics.add_metric("EventsIngested", MetricUnit.Count, result.events)
+    logger.info("enqueued", extra={"events": result.events, "messages": result.messages})
+    return Response(
+        HTTPStatus.ACCEPTED,
+        content_types.APPLICATION_JSON,
+        {"accepted": result.events, "messages": result.messages},
+    )
+
+
+def _too_large(exc: PayloadTooLargeError) -> Response[str]:
+    return error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(exc))
+
+
+def _enqueue_failed(exc: EnqueueError) -> Response[str]:
+    logger.error("enqueue failed", extra={"error": str(exc)})
+    return error_response(HTTPStatus.SERVICE_UNAVAILABLE, f"{exc}; resending the same request is safe")
+
+
+install_error_handlers(app, {PayloadTooLargeError: _too_large, EnqueueError: _enqueue_failed})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

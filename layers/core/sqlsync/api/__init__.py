@@ -1,0 +1,1 @@
+"""What every HTTP function shares: one place that turns errors into HTTP responses."""

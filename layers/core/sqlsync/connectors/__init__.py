@@ -1,0 +1,125 @@
+"""Target databases: a SQLAlchemy engine per URL, cached for the life of a warm Lambda, and the dialect
+refined for the session's settings. Drivers are imported here only, when the first engine is made."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlsync.dialects import Dialect, dialect_for
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+class TargetError(Exception):
+    """A statement or the connection failed. `transient` is True when the rows are not to blame."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass
+class ExecutionResult:
+    statements: int
+    seconds: float
+
+
+class Target:
+    """One target database, reached through a SQLAlchemy URL."""
+
+    def __init__(self, url: str, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+        from sqlalchemy.engine import make_url
+
+        self.url = make_url(url)
+        self.base_dialect = dialect_for(self.url.get_backend_name())
+        self.connect_timeout = connect_timeout
+        self._engine: object | None = None
+        self._dialect: Dialect | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self):  # type: ignore[no-untyped-def]  # sqlalchemy.Engine, imported lazily
+        if self._engine is None:
+            from sqlalchemy import create_engine
+
+            with self._lock:
+                if self._engine is None:
+                    self._engine = (
+                        create_engine(
+                            self.url,
+                            pool_pre_ping=True,
+                            pool_size=2,
+                            pool_recycle=300,
+                            connect_args=self.base_dialect.connect_args(self.connect_timeout),
+                        )
+                        if self.url.get_backend_name() != "sqlite"
+                        else create_engine(self.url)
+                    )
+        return self._engine
+
+    @property
+    def dialect(self) -> Dialect:
+        """The dialect refined by the session's settings (MySQL's sql_mode...), read on first use."""
+        if self._dialect is None:
+            with self._guard(), self.engine.connect() as connection:
+                self._dialect = self.base_dialect.refine(lambda sql: connection.exec_driver_sql(sql).scalar())
+        return self._dialect
+
+    def execute(self, statements: Sequence[str]) -> ExecutionResult:
+        """Run the statements in one transaction: all commit or none."""
+        started = time.perf_counter()
+        with self._guard(), self.engine.begin() as connection:
+            raw = connection.execution_options(no_parameters=True)
+            for statement in statements:
+                raw.exec_driver_sql(statement)
+        return ExecutionResult(len(statements), time.perf_counter() - started)
+
+    def _guard(self) -> _TranslateErrors:
+        return _TranslateErrors(self.base_dialect)
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self.engine.dispose()
+
+
+class _TranslateErrors:
+    """Turns SQLAlchemy's errors into TargetError, asking the dialect whether the rows are to blame."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        from sqlalchemy import exc as sa_exc
+
+        if exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
+            return
+        if isinstance(exc, sa_exc.DBAPIError):
+            cause: BaseException = exc.orig if exc.orig is not None else exc
+            transient = exc.connection_invalidated or self.dialect.is_transient(cause)
+            message = self.dialect.describe_error(cause)
+        else:
+            transient = isinstance(exc, sa_exc.DisconnectionError | sa_exc.TimeoutError)
+            message = str(exc)
+        raise TargetError(message.strip()[:2000], transient=transient) from exc
+
+
+_targets: dict[str, Target] = {}
+_targets_lock = threading.Lock()
+
+
+def target_for(url: str) -> Target:
+    """The cached Target of a URL: one engine (and pool) per URL per warm Lambda."""
+    target = _targets.get(url)
+    if target is None:
+        with _targets_lock:
+            target = _targets.setdefault(url, Target(url))
+    return target
+
+
+__all__ = ["ExecutionResult", "Target", "TargetError", "target_for"]

@@ -1,0 +1,150 @@
+"""What every dialect decides: how SQL text is lexed (quotes, comments) and how a value becomes SQL.
+
+Subclasses mostly set data (flags and quote characters). Values reach SQL through `render_literal`
+(a bare position or a whole quoted literal), `escape_in_string` (inside a literal the user opened) or
+`check_identifier` (inside a quoted identifier). Anything that cannot be rendered safely raises
+RenderError; there is no str() fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import ClassVar
+
+from sqlsync.dialects.exceptions import RenderError
+
+Escaper = Callable[[str], str]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SAFE_IDENTIFIER = re.compile(r"[A-Za-z0-9_]{1,63}")
+
+
+class Dialect:
+    name: ClassVar[str] = "base"
+
+    # Lexing: which characters open string literals and quoted identifiers (open -> close).
+    string_quotes: ClassVar[frozenset[str]] = frozenset("'")
+    identifier_quotes: ClassVar[Mapping[str, str]] = {'"': '"'}
+    # `#` starts a comment to the end of the line (MySQL).
+    hash_comments: ClassVar[bool] = False
+    # `--` starts a comment only when followed by whitespace (MySQL) rather than always.
+    dash_comment_needs_space: ClassVar[bool] = False
+    # Block comments nest (PostgreSQL): `/* /* */ */` is one comment.
+    nested_comments: ClassVar[bool] = False
+    # `$tag$ ... $tag$` strings (PostgreSQL): no escaping exists inside them.
+    dollar_quotes: ClassVar[bool] = False
+    # Letters that, written right before a quote, turn on backslash escapes in that literal (PG's E'').
+    escape_string_prefixes: ClassVar[frozenset[str]] = frozenset()
+    # Boolean literals; databases without a boolean type use 1 and 0.
+    true_literal: ClassVar[str] = "TRUE"
+    false_literal: ClassVar[str] = "FALSE"
+
+    def __init__(self) -> None:
+        # Set per instance: MySQL's depend on the connection's sql_mode.
+        self.backslash_escapes = False
+        self._forbidden = _SURROGATE
+
+    # Values ------------------------------------------------------------------------------
+
+    def check_text(self, text: str) -> str:
+        found = self._forbidden.search(text)
+        if found is not None:
+            raise RenderError(f"{self.name} cannot store the character U+{ord(found.group()):04X}")
+        return text
+
+    def escape_in_string(self, text: str, quote: str, backslashes: bool) -> str:
+        """The text, escaped to stand between two `quote` characters of a literal."""
+        self.check_text(text)
+        if backslashes:
+            text = text.replace("\\", "\\\\")
+        return text.replace(quote, quote + quote)
+
+    def render_string(self, text: str) -> str:
+        return "'" + self.escape_in_string(text, "'", self.backslash_escapes) + "'"
+
+    def render_number(self, value: int | float | Decimal) -> str:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RenderError(f"{value!r} is not a number SQL can hold")
+        if isinstance(value, Decimal) and not value.is_finite():
+            raise RenderError(f"{value} is not a number SQL can hold")
+        text = repr(value) if isinstance(value, float) else str(value)
+        # Parenthesised so that a minus sign can never join a '-' before it into a comment.
+        return f"({text})" if text.startswith("-") else text
+
+    def render_literal(self, value: object) -> str:
+        """A value in a bare position: NULL, a boolean, a number or a quoted string."""
+        if value is None:
+            return "NULL"
+        if isinstance(value, str):
+            return self.render_string(value)
+        if isinstance(value, bool):
+            return self.true_literal if value else self.false_literal
+        if isinstance(value, int | float | Decimal):
+            return self.render_number(value)
+        return self.render_string(self.to_text(value))
+
+    def render_string_literal(self, value: object) -> str:
+        """A value that is the whole of a quoted literal in the template: always a string, or NULL."""
+        if value is None:
+            return "NULL"
+        return self.render_string(value if isinstance(value, str) else self.to_text(value))
+
+    def to_text(self, value: object) -> str:
+        """The text of a value placed inside a string literal."""
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | Decimal):
+            return str(value)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise RenderError(f"{value!r} is not a number SQL can hold")
+            return repr(value)
+        if isinstance(value, datetime | date | time):
+            return value.isoformat()
+        if isinstance(value, list | dict):
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        raise RenderError(f"cannot render a value of type {type(value).__name__}")
+
+    # Identifiers -------------------------------------------------------------------------
+
+    def check_identifier(self, value: object) -> str:
+        """A value placed inside a quoted identifier must be a plain name: nothing to escape."""
+        text = value if isinstance(value, str) else self.to_text(value)
+        if not _SAFE_IDENTIFIER.fullmatch(text):
+            raise RenderError(f"{text[:64]!r} is not a safe identifier (letters, digits, '_', at most 63)")
+        return text
+
+    def quote_identifier(self, name: str) -> str:
+        quote = next(iter(self.identifier_quotes))
+        close = self.identifier_quotes[quote]
+        return quote + self.check_text(name).replace(close, close + close) + close
+
+    # Connections -------------------------------------------------------------------------
+
+    def refine(self, scalar: Callable[[str], object]) -> Dialect:
+        """The dialect for a live session whose settings change lexing (`scalar` runs one query)."""
+        return self
+
+    def connect_args(self, connect_timeout: float) -> dict[str, object]:
+        """Driver keyword arguments that bound the time to connect."""
+        return {}
+
+    def is_transient(self, error: BaseException) -> bool:
+        """A failure of the connection or the server, not of the data: retry the chunk later, whole."""
+        return False
+
+    def describe_error(self, error: BaseException) -> str:
+        """The driver's error as one line a user can act on."""
+        return " ".join(str(error).split())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} backslash_escapes={self.backslash_escapes}>"

@@ -1,0 +1,54 @@
+"""PostgreSQL: standard_conforming_strings (on since 9.1) so backslashes are plain in '' literals,
+E'' literals escape with backslashes, block comments nest, dollar quoting, no NUL in text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from sqlsync.dialects.base import Dialect
+
+# SQLSTATE classes that say nothing about the rows: connection exceptions, insufficient resources,
+# operator intervention (shutdown, query cancelled by timeout), transaction rollback (deadlock).
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40", "58")
+
+
+class PostgreSQLDialect(Dialect):
+    name = "postgresql"
+    nested_comments = True
+    dollar_quotes = True
+    escape_string_prefixes = frozenset("Ee")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._forbidden = re.compile("[\x00\ud800-\udfff]")
+
+    def refine(self, scalar: Callable[[str], object]) -> Dialect:
+        if str(scalar("SHOW standard_conforming_strings")).lower() == "on":
+            return self
+        # Old-style sessions treat backslashes in '' literals as escapes.
+        refined = PostgreSQLDialect()
+        refined.backslash_escapes = True
+        return refined
+
+    def connect_args(self, connect_timeout: float) -> dict[str, object]:
+        return {"timeout": connect_timeout}
+
+    def is_transient(self, error: BaseException) -> bool:
+        details = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+        sqlstate = str(details.get("C", ""))
+        if sqlstate:
+            return sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES)
+        # No SQLSTATE: the driver failed before the server answered (refused, reset, timeout).
+        return True
+
+    def describe_error(self, error: BaseException) -> str:
+        # pg8000 carries the server's error fields as a dict: M is the message, C the SQLSTATE.
+        details = error.args[0] if error.args and isinstance(error.args[0], dict) else None
+        if details is None:
+            return super().describe_error(error)
+        detail = f" ({details['D']})" if details.get("D") else ""
+        return f"{details.get('M', 'error')}{detail} [SQLSTATE {details.get('C', '?')}]"
+
+    def __repr__(self) -> str:
+        return f"<PostgreSQLDialect backslash_escapes={self.backslash_escapes}>"

@@ -1,0 +1,19 @@
+"""SQLite: the embedded default target. Standard SQL quoting; no boolean type."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sqlsync.dialects.base import Dialect
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    identifier_quotes: ClassVar = {'"': '"', "`": "`", "[": "]"}
+    true_literal = "1"
+    false_literal = "0"
+
+    def is_transient(self, error: BaseException) -> bool:
+        # sqlite3 reports both "no such table" and "database is locked" as OperationalError.
+        message = str(error).lower()
+        return "locked" in message or "busy" in message or "unable to open" in message

@@ -1,0 +1,382 @@
+"""The stores on DynamoDB, through the low-level client (no resource layer: less import time, no Decimal).
+
+Key layouts are fixed by template.yaml; each store documents its own. Every boto3 failure leaves as a
+StoreError whose `__cause__` is the boto3 exception.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sqlsync.models.integrations import Integration
+from sqlsync.store._codec import LAST_ERROR_MAX_CHARS, dump_fields, error_time, expires_at, load_fields
+from sqlsync.store.base import (
+    ConfigStore,
+    LedgerStore,
+    Membership,
+    MembershipState,
+    StatsBucket,
+    StatsDelta,
+    StatsStore,
+    minute_bucket,
+)
+from sqlsync.store.exceptions import StoreError
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        KeysAndAttributesTypeDef,
+        QueryInputTypeDef,
+        WriteRequestTypeDef,
+    )
+
+    Item: TypeAlias = dict[str, AttributeValueTypeDef]
+
+BATCH_GET_KEYS = 100
+BATCH_WRITE_ITEMS = 25
+_PROFILE = "profile#"
+_CLEARED = "cleared"
+_STATES: dict[str, MembershipState] = {"in": "in", "out": "out"}
+
+
+class _Table:
+    """One table and its client. The client is made on first use: creating one costs cold-start time."""
+
+    max_attempts = 6
+    """Attempts for the unprocessed part of a batch call (throttling) before giving up."""
+    base_delay = 0.05
+    """Seconds; the backoff before attempt n is uniform in [0, base_delay * 2**n) (full jitter)."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = boto3.client("dynamodb")
+        return self._client
+
+    def _failure(self, operation: str, exc: Exception) -> StoreError:
+        return StoreError(f"DynamoDB {operation} on table {self.table_name!r} failed: {exc}")
+
+    @contextmanager
+    def _calling(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failure(operation, exc) from exc
+
+    def _back_off(self, attempt: int, operation: str) -> None:
+        if attempt + 1 >= self.max_attempts:
+            raise StoreError(
+                f"DynamoDB {operation} on table {self.table_name!r}: items still unprocessed "
+                f"after {self.max_attempts} attempts"
+            )
+        time.sleep(random.uniform(0, self.base_delay * 2**attempt))
+
+    def _query(self, request: QueryInputTypeDef) -> Iterator[Item]:
+        """Every item of the query, page after page, fetched as the caller advances."""
+        page = request
+        while True:
+            with self._calling("Query"):
+                response = self.client.query(**page)
+            yield from response["Items"]
+            if "LastEvaluatedKey" not in response:
+                return
+            page = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+    def _get_item(self, key: Item) -> Item | None:
+        with self._calling("GetItem"):
+            response = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
+        return response.get("Item")
+
+    def _batch_get(self, keys: list[Item]) -> list[Item]:
+        """At most BATCH_GET_KEYS distinct keys; retries what DynamoDB leaves unprocessed."""
+        pending: KeysAndAttributesTypeDef = {"Keys": keys, "ConsistentRead": True}
+        items: list[Item] = []
+        attempt = 0
+        while True:
+            with self._calling("BatchGetItem"):
+                response = self.client.batch_get_item(RequestItems={self.table_name: pending})
+            items.extend(response["Responses"].get(self.table_name, []))
+            unprocessed = response.get("UnprocessedKeys", {}).get(self.table_name)
+            if not unprocessed or not unprocessed["Keys"]:
+                return items
+            self._back_off(attempt, "BatchGetItem")
+            attempt += 1
+            pending = {"Keys": unprocessed["Keys"], "ConsistentRead": True}
+
+    def _batch_delete(self, keys: list[Item]) -> None:
+        """At most BATCH_WRITE_ITEMS keys; retries what DynamoDB leaves unprocessed."""
+        pending: list[WriteRequestTypeDef] = [{"DeleteRequest": {"Key": key}} for key in keys]
+        attempt = 0
+        while True:
+            with self._calling("BatchWriteItem"):
+                response = self.client.batch_write_item(RequestItems={self.table_name: pending})
+            unprocessed = response.get("UnprocessedItems", {}).get(self.table_name)
+            if not unprocessed:
+                return
+            self._back_off(attempt, "BatchWriteItem")
+            attempt += 1
+            pending = [
+                {"DeleteRequest": {"Key": request["DeleteRequest"]["Key"]}}
+                for request in unprocessed
+                if "DeleteRequest" in request
+            ]
+
+    def _set_unless_newer(self, key: Item, values: dict[str, str]) -> Item | None:
+        """SET `values` (a "version" among them) unless the stored version is strictly newer.
+
+        Returns None when written, else the stored item, which DynamoDB hands back with the failed
+        condition (ReturnValuesOnConditionCheckFailure): one call either way.
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=key,
+                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+                ConditionExpression="attribute_not_exists(#version) OR #version <= :version",
+                ExpressionAttributeNames={f"#{name}": name for name in values},
+                ExpressionAttributeValues={f":{name}": {"S": value} for name, value in values.items()},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise self._failure("UpdateItem", exc) from exc
+            stored: Item | None = cast("dict[str, Any]", exc.response).get("Item")
+            if not stored:
+                raise self._failure("UpdateItem", exc) from exc
+            return stored
+        except BotoCoreError as exc:
+            raise self._failure("UpdateItem", exc) from exc
+        return None
+
+
+def _key(pk: str, sk: str) -> Item:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+class DynamoDBConfigStore(_Table, ConfigStore):
+    """Integrations: pk "integration#<id>", sk "integration", the model's JSON in `body`.
+
+    GSI gsi1 (gsi1pk "account#<account_id>", gsi1sk "integration#<id>") lists an account's integrations
+    ordered by id.
+
+    Examples
+    --------
+    >>> store = DynamoDBConfigStore("sqlsync-config")  # the client is created on first use
+    >>> store.table_name
+    'sqlsync-config'
+    """
+
+    _SK = "integration"
+
+    def put_integration(self, integration: Integration) -> None:
+        with self._calling("PutItem"):
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    **_key(f"integration#{integration.id}", self._SK),
+                    "gsi1pk": {"S": f"account#{integration.account_id}"},
+                    "gsi1sk": {"S": f"integration#{integration.id}"},
+                    "body": {"S": integration.model_dump_json()},
+                },
+            )
+
+    def get_integration(self, integration_id: str) -> Integration | None:
+        item = self._get_item(_key(f"integration#{integration_id}", self._SK))
+        return None if item is None else Integration.model_validate_json(item["body"]["S"])
+
+    def list_integrations(self, account_id: int) -> list[Integration]:
+        items = self._query(
+            {
+                "TableName": self.table_name,
+                "IndexName": "gsi1",
+                "KeyConditionExpression": "gsi1pk = :account AND begins_with(gsi1sk, :kind)",
+                "ExpressionAttributeValues": {
+                    ":account": {"S": f"account#{account_id}"},
+                    ":kind": {"S": "integration#"},
+                },
+            }
+        )
+        return [Integration.model_validate_json(item["body"]["S"]) for item in items]
+
+    def delete_integration(self, integration_id: str) -> bool:
+        with self._calling("DeleteItem"):
+            response = self.client.delete_item(
+                TableName=self.table_name,
+                Key=_key(f"integration#{integration_id}", self._SK),
+                ReturnValues="ALL_OLD",
+            )
+        return bool(response.get("Attributes"))
+
+
+def _ledger_pk(integration_id: str, segment_id: int) -> str:
+    return f"{integration_id}#{segment_id}"
+
+
+def _membership(item: Item) -> Membership:
+    return Membership(
+        profile_id=item["sk"]["S"].removeprefix(_PROFILE),
+        version=item["version"]["S"],
+        state=_STATES[item["state"]["S"]],
+        fields=load_fields(item["fields"]["S"]),
+    )
+
+
+class DynamoDBLedgerStore(_Table, LedgerStore):
+    """The membership ledger: pk "<integration_id>#<segment_id>".
+
+    A member is sk "profile#<profile_id>" with `version`, `state` ("in"/"out") and `fields` (JSON text);
+    the segment's cleared marker is sk "cleared" with `version`. Each claim is one conditional
+    UpdateItem: BatchWriteItem takes no condition, and a transaction fails whole on one stale profile.
+
+    Examples
+    --------
+    >>> ledger = DynamoDBLedgerStore("sqlsync-ledger")
+    >>> ledger.max_attempts  # batch retries of unprocessed keys before StoreError
+    6
+    """
+
+    def get_members(self, integration_id: str, segment_id: int, profile_ids: Sequence[str]) -> dict[str, Membership]:
+        pk = _ledger_pk(integration_id, segment_id)
+        keys = [_key(pk, _PROFILE + profile_id) for profile_id in dict.fromkeys(profile_ids)]
+        found: dict[str, Membership] = {}
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            for item in self._batch_get(keys[start : start + BATCH_GET_KEYS]):
+                membership = _membership(item)
+                found[membership.profile_id] = membership
+        return found
+
+    def claim(self, integration_id: str, segment_id: int, membership: Membership) -> Membership | None:
+        stored = self._set_unless_newer(
+            _key(_ledger_pk(integration_id, segment_id), _PROFILE + membership.profile_id),
+            {
+                "version": membership.version,
+                "state": membership.state,
+                "fields": dump_fields(membership.fields),
+            },
+        )
+        return None if stored is None else _membership(stored)
+
+    def get_cleared(self, integration_id: str, segment_id: int) -> str | None:
+        item = self._get_item(_key(_ledger_pk(integration_id, segment_id), _CLEARED))
+        return None if item is None else item["version"]["S"]
+
+    def claim_cleared(self, integration_id: str, segment_id: int, version: str) -> str | None:
+        stored = self._set_unless_newer(_key(_ledger_pk(integration_id, segment_id), _CLEARED), {"version": version})
+        return None if stored is None else stored["version"]["S"]
+
+    def members(self, integration_id: str, segment_id: int, newer_than: str = "") -> Iterator[Membership]:
+        request: QueryInputTypeDef = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :profile)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": _ledger_pk(integration_id, segment_id)},
+                ":profile": {"S": _PROFILE},
+            },
+            "ConsistentRead": True,
+        }
+        if newer_than:
+            request["FilterExpression"] = "#version > :newer_than"
+            request["ExpressionAttributeNames"] = {"#version": "version"}
+            request["ExpressionAttributeValues"] = {
+                **request["ExpressionAttributeValues"],
+                ":newer_than": {"S": newer_than},
+            }
+        for item in self._query(request):
+            yield _membership(item)
+
+    def forget_segment(self, integration_id: str, segment_id: int) -> None:
+        """Deletes while paging, so a segment of millions of profiles never sits in memory."""
+        items = self._query(
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": _ledger_pk(integration_id, segment_id)}},
+                "ProjectionExpression": "pk, sk",
+                "ConsistentRead": True,
+            }
+        )
+        keys: list[Item] = []
+        for item in items:
+            keys.append(_key(item["pk"]["S"], item["sk"]["S"]))
+            if len(keys) == BATCH_WRITE_ITEMS:
+                self._batch_delete(keys)
+                keys = []
+        if keys:
+            self._batch_delete(keys)
+
+
+class DynamoDBStatsStore(_Table, StatsStore):
+    """Per-minute sync statistics: pk integration id, sk minute bucket, `expires_at` for DynamoDB's TTL.
+
+    Examples
+    --------
+    >>> DynamoDBStatsStore("sqlsync-stats").table_name
+    'sqlsync-stats'
+    """
+
+    def add(self, integration_id: str, at: datetime, delta: StatsDelta) -> None:
+        bucket = minute_bucket(at)
+        update = "ADD statements :s, profiles :p, errors :e SET expires_at = :ttl"
+        values: dict[str, AttributeValueTypeDef] = {
+            ":s": {"N": str(delta.statements)},
+            ":p": {"N": str(delta.profiles)},
+            ":e": {"N": str(delta.errors)},
+            ":ttl": {"N": str(expires_at(bucket))},
+        }
+        if delta.last_error is not None:
+            update += ", last_error = :le, last_error_at = :at"
+            values[":le"] = {"S": delta.last_error[:LAST_ERROR_MAX_CHARS]}
+            values[":at"] = {"S": error_time(at)}
+        with self._calling("UpdateItem"):
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_key(integration_id, bucket),
+                UpdateExpression=update,
+                ExpressionAttributeValues=values,
+            )
+
+    def query(self, integration_id: str, start: datetime, end: datetime) -> list[StatsBucket]:
+        first, last = minute_bucket(start), minute_bucket(end)
+        if first > last:
+            return []  # DynamoDB rejects a BETWEEN whose bounds are reversed
+        items = self._query(
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": integration_id},
+                    ":first": {"S": first},
+                    ":last": {"S": last},
+                },
+            }
+        )
+        return [
+            StatsBucket(
+                bucket=item["sk"]["S"],
+                statements=int(item["statements"]["N"]),
+                profiles=int(item["profiles"]["N"]),
+                errors=int(item["errors"]["N"]),
+                last_error=item["last_error"]["S"] if "last_error" in item else None,
+                last_error_at=item["last_error_at"]["S"] if "last_error_at" in item else None,
+            )
+            for item in items
+        ]

@@ -1,0 +1,208 @@
+"""In-memory stores for tests, benchmarks and the local stack.
+
+They keep the DynamoDB stores' semantics (values are copied through the same JSON encodings, equal
+versions pass) and count in `calls` the DynamoDB API calls the DynamoDB store would make, so that a
+benchmark can report the AWS cost of a workload without AWS.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlsync.models.integrations import Integration
+from sqlsync.store._codec import LAST_ERROR_MAX_CHARS, dump_fields, error_time, load_fields
+from sqlsync.store.base import (
+    ConfigStore,
+    LedgerStore,
+    Membership,
+    MembershipState,
+    StatsBucket,
+    StatsDelta,
+    StatsStore,
+    minute_bucket,
+)
+
+BATCH_GET_KEYS = 100
+BATCH_WRITE_ITEMS = 25
+
+
+class InMemoryConfigStore(ConfigStore):
+    """Integrations kept as the JSON body the DynamoDB item holds, so reads return fresh objects.
+
+    Examples
+    --------
+    >>> store = InMemoryConfigStore()
+    >>> store.get_integration("missing") is None
+    True
+    >>> store.calls["GetItem"]
+    1
+    """
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._bodies: dict[str, tuple[int, str]] = {}
+
+    def put_integration(self, integration: Integration) -> None:
+        with self._lock:
+            self.calls["PutItem"] += 1
+            self._bodies[integration.id] = (integration.account_id, integration.model_dump_json())
+
+    def get_integration(self, integration_id: str) -> Integration | None:
+        with self._lock:
+            self.calls["GetItem"] += 1
+            stored = self._bodies.get(integration_id)
+        return None if stored is None else Integration.model_validate_json(stored[1])
+
+    def list_integrations(self, account_id: int) -> list[Integration]:
+        with self._lock:
+            self.calls["Query"] += 1
+            bodies = [body for _, (owner, body) in sorted(self._bodies.items()) if owner == account_id]
+        return [Integration.model_validate_json(body) for body in bodies]
+
+    def delete_integration(self, integration_id: str) -> bool:
+        with self._lock:
+            self.calls["DeleteItem"] += 1
+            return self._bodies.pop(integration_id, None) is not None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    version: str
+    state: MembershipState
+    fields: str
+
+    def membership(self, profile_id: str) -> Membership:
+        return Membership(profile_id, self.version, self.state, load_fields(self.fields))
+
+
+class InMemoryLedgerStore(LedgerStore):
+    """The ledger in dictionaries, one lock making each operation atomic like a conditional write.
+
+    Examples
+    --------
+    >>> ledger = InMemoryLedgerStore()
+    >>> ledger.claim("i1", 7, Membership("p1", "2026-01-01T00:00:00.000000Z#e2", "in")) is None
+    True
+    >>> ledger.claim("i1", 7, Membership("p1", "2026-01-01T00:00:00.000000Z#e1", "out")).version
+    '2026-01-01T00:00:00.000000Z#e2'
+    >>> ledger.calls["UpdateItem"]
+    2
+    """
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._segments: dict[tuple[str, int], dict[str, _Entry]] = {}
+        self._cleared: dict[tuple[str, int], str] = {}
+
+    def get_members(self, integration_id: str, segment_id: int, profile_ids: Sequence[str]) -> dict[str, Membership]:
+        wanted = dict.fromkeys(profile_ids)
+        with self._lock:
+            self.calls["BatchGetItem"] += math.ceil(len(wanted) / BATCH_GET_KEYS)
+            entries = self._segments.get((integration_id, segment_id), {})
+            found = {profile_id: entries[profile_id] for profile_id in wanted if profile_id in entries}
+        return {profile_id: entry.membership(profile_id) for profile_id, entry in found.items()}
+
+    def claim(self, integration_id: str, segment_id: int, membership: Membership) -> Membership | None:
+        entry = _Entry(membership.version, membership.state, dump_fields(membership.fields))
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            entries = self._segments.setdefault((integration_id, segment_id), {})
+            stored = entries.get(membership.profile_id)
+            if stored is not None and stored.version > membership.version:
+                return stored.membership(membership.profile_id)
+            entries[membership.profile_id] = entry
+            return None
+
+    def get_cleared(self, integration_id: str, segment_id: int) -> str | None:
+        with self._lock:
+            self.calls["GetItem"] += 1
+            return self._cleared.get((integration_id, segment_id))
+
+    def claim_cleared(self, integration_id: str, segment_id: int, version: str) -> str | None:
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            stored = self._cleared.get((integration_id, segment_id))
+            if stored is not None and stored > version:
+                return stored
+            self._cleared[(integration_id, segment_id)] = version
+            return None
+
+    def members(self, integration_id: str, segment_id: int, newer_than: str = "") -> Iterator[Membership]:
+        with self._lock:
+            self.calls["Query"] += 1
+            entries = sorted(self._segments.get((integration_id, segment_id), {}).items())
+        for profile_id, entry in entries:
+            if entry.version > newer_than:
+                yield entry.membership(profile_id)
+
+    def forget_segment(self, integration_id: str, segment_id: int) -> None:
+        key = (integration_id, segment_id)
+        with self._lock:
+            self.calls["Query"] += 1
+            items = len(self._segments.pop(key, {})) + (self._cleared.pop(key, None) is not None)
+            self.calls["BatchWriteItem"] += math.ceil(items / BATCH_WRITE_ITEMS)
+
+
+@dataclass
+class _Counters:
+    statements: int = 0
+    profiles: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_error_at: str | None = None
+
+
+class InMemoryStatsStore(StatsStore):
+    """Per-minute counters in a dictionary.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> stats = InMemoryStatsStore()
+    >>> at = datetime(2026, 11, 22, 10, 5, 30, tzinfo=UTC)
+    >>> stats.add("i1", at, StatsDelta(statements=2, profiles=40))
+    >>> stats.query("i1", at, at)[0].profiles
+    40
+    """
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._buckets: dict[str, dict[str, _Counters]] = {}
+
+    def add(self, integration_id: str, at: datetime, delta: StatsDelta) -> None:
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            bucket = self._buckets.setdefault(integration_id, {}).setdefault(minute_bucket(at), _Counters())
+            bucket.statements += delta.statements
+            bucket.profiles += delta.profiles
+            bucket.errors += delta.errors
+            if delta.last_error is not None:
+                bucket.last_error = delta.last_error[:LAST_ERROR_MAX_CHARS]
+                bucket.last_error_at = error_time(at)
+
+    def query(self, integration_id: str, start: datetime, end: datetime) -> list[StatsBucket]:
+        first, last = minute_bucket(start), minute_bucket(end)
+        if first > last:
+            return []
+        with self._lock:
+            self.calls["Query"] += 1
+            return [
+                StatsBucket(
+                    bucket=name,
+                    statements=counters.statements,
+                    profiles=counters.profiles,
+                    errors=counters.errors,
+                    last_error=counters.last_error,
+                    last_error_at=counters.last_error_at,
+                )
+                for name, counters in sorted(self._buckets.get(integration_id, {}).items())
+                if first <= name <= last
+            ]

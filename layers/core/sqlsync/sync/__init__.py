@@ -1,0 +1,26 @@
+"""Segment sync: ingest events, run the integrations' SQL templates on their targets."""
+
+from sqlsync.sync.exceptions import EnqueueError, InvalidIntegrationError, PayloadTooLargeError, SyncError
+from sqlsync.sync.ingest import IngestResult, ingest, to_messages
+from sqlsync.sync.integrations import CachedIntegrations, IntegrationService, check_integration
+from sqlsync.sync.queue import InMemorySink, MessageSink, SQSSink
+from sqlsync.sync.worker import QueueMessage, SyncReport, SyncWorker
+
+__all__ = [
+    "CachedIntegrations",
+    "EnqueueError",
+    "InMemorySink",
+    "IngestResult",
+    "IntegrationService",
+    "InvalidIntegrationError",
+    "MessageSink",
+    "PayloadTooLargeError",
+    "QueueMessage",
+    "SQSSink",
+    "SyncError",
+    "SyncReport",
+    "SyncWorker",
+    "check_integration",
+    "ingest",
+    "to_messages",
+]

@@ -1,0 +1,27 @@
+"""Errors of the segment-sync capability."""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base class."""
+
+
+class PayloadTooLargeError(SyncError):
+    """One profile alone does not fit in a queue message."""
+
+
+class EnqueueError(SyncError):
+    """The queue refused messages after retries; the caller may resend the whole request (idempotent)."""
+
+
+class InvalidIntegrationError(SyncError):
+    """An integration that cannot run: a template that does not compile, an unsupported database."""
+
+    def __init__(self, field: str, message: str, line: int | None = None, column: int | None = None) -> None:
+        self.field = field
+        self.message = message
+        self.line = line
+        self.column = column
+        where = f" (line {line}, column {column})" if line is not None else ""
+        super().__init__(f"{field}{where}: {message}")

@@ -1,0 +1,57 @@
+"""Ingest: validated platform events -> queue messages, each under the SQS size limit.
+
+An event with many profiles is split into several messages that carry the same event id, type, time and
+segment and a part of the profiles; the worker treats each part on its own. Validation of the whole
+request happens before the first message is sent, so a bad request enqueues nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlsync.models.events import SegmentEvent
+from sqlsync.sync.exceptions import PayloadTooLargeError
+from sqlsync.sync.queue import MAX_MESSAGE_BYTES, MessageSink
+
+# Room for the envelope (event fields) and for SQS attributes within the 256 KiB limit.
+MESSAGE_BUDGET = MAX_MESSAGE_BYTES - 8 * 1024
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    events: int
+    messages: int
+
+
+def to_messages(event: SegmentEvent, budget: int = MESSAGE_BUDGET) -> list[str]:
+    """The event as one or more JSON bodies, each at most `budget` bytes."""
+    envelope = event.model_dump(mode="json", exclude={"profiles"})
+    head = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"profiles":['
+    if not event.profiles:
+        return [head + "]}"]
+    room = budget - len(head.encode()) - 2
+    messages: list[str] = []
+    parts: list[str] = []
+    used = 0
+    for index, profile in enumerate(event.profiles):
+        part = profile.model_dump_json()
+        size = len(part.encode()) + 1
+        if size > room:
+            raise PayloadTooLargeError(
+                f"profiles[{index}] (id {profile.id!r}) is {size} bytes; one profile may take at most {room}"
+            )
+        if parts and used + size > room:
+            messages.append(head + ",".join(parts) + "]}")
+            parts, used = [], 0
+        parts.append(part)
+        used += size
+    messages.append(head + ",".join(parts) + "]}")
+    return messages
+
+
+def ingest(events: Sequence[SegmentEvent], sink: MessageSink) -> IngestResult:
+    bodies = [body for event in events for body in to_messages(event)]
+    sink.send(bodies)
+    return IngestResult(events=len(events), messages=len(bodies))

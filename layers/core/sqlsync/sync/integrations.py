@@ -1,0 +1,106 @@
+"""Integration configuration: checked when saved, read by the worker through a short-lived cache."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlsync.dialects import UnsupportedDialectError, dialect_for
+from sqlsync.models.integrations import Integration, IntegrationIn, StatsBucketOut, StatsOut
+from sqlsync.store.base import ConfigStore, StatsStore
+from sqlsync.sync.exceptions import InvalidIntegrationError
+from sqlsync.template import TemplateSyntaxError, compile_template
+
+
+def check_integration(integration: IntegrationIn) -> None:
+    """Raise InvalidIntegrationError naming the field (and line, column) of the first problem."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(integration.target_url).get_backend_name()
+    except ArgumentError as exc:
+        raise InvalidIntegrationError("target_url", f"not a database URL: {exc}") from None
+    try:
+        dialect = dialect_for(backend)
+    except UnsupportedDialectError as exc:
+        raise InvalidIntegrationError("target_url", str(exc)) from None
+    for name, text in integration.templates.items():
+        try:
+            compile_template(text, dialect, name)
+        except TemplateSyntaxError as exc:
+            raise InvalidIntegrationError(f"templates.{name}", exc.message, exc.line, exc.column) from None
+
+
+def new_integration(data: IntegrationIn, now: datetime | None = None) -> Integration:
+    check_integration(data)
+    at = now or datetime.now(UTC)
+    return Integration(**data.model_dump(), id=secrets.token_hex(8), created_at=at, updated_at=at)
+
+
+class IntegrationService:
+    """What the configuration API does with integrations."""
+
+    def __init__(self, config: ConfigStore, stats: StatsStore) -> None:
+        self.config = config
+        self.stats = stats
+
+    def create(self, data: IntegrationIn) -> Integration:
+        integration = new_integration(data)
+        self.config.put_integration(integration)
+        return integration
+
+    def get(self, integration_id: str) -> Integration | None:
+        return self.config.get_integration(integration_id)
+
+    def list(self, account_id: int) -> list[Integration]:
+        return self.config.list_integrations(account_id)
+
+    def delete(self, integration_id: str) -> bool:
+        return self.config.delete_integration(integration_id)
+
+    def statistics(self, integration_id: str, start: datetime, end: datetime) -> StatsOut:
+        buckets = self.stats.query(integration_id, start, end)
+        errors = [bucket for bucket in buckets if bucket.last_error]
+        return StatsOut(
+            integration_id=integration_id,
+            start=start,
+            end=end,
+            statements=sum(bucket.statements for bucket in buckets),
+            profiles=sum(bucket.profiles for bucket in buckets),
+            errors=sum(bucket.errors for bucket in buckets),
+            last_error=errors[-1].last_error if errors else None,
+            buckets=[StatsBucketOut(**vars(bucket)) for bucket in buckets],
+        )
+
+
+def public_view(integration: Integration) -> Integration:
+    """The integration as the API returns it: the target URL's password masked."""
+    from sqlalchemy.engine import make_url
+
+    masked = make_url(integration.target_url).render_as_string(hide_password=True)
+    return integration.model_copy(update={"target_url": masked})
+
+
+class CachedIntegrations:
+    """Integrations per account, cached for `ttl` seconds so a warm worker reads the table rarely."""
+
+    def __init__(self, config: ConfigStore, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.ttl = ttl
+        self.clock = clock
+        self._cache: dict[int, tuple[float, list[Integration]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, account_id: int) -> list[Integration]:
+        now = self.clock()
+        cached = self._cache.get(account_id)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        integrations = self.config.list_integrations(account_id)
+        with self._lock:
+            self._cache[account_id] = (now, integrations)
+        return integrations

@@ -1,0 +1,398 @@
+"""Syntax tree -> a Python function that renders the statements of one chunk.
+
+The compiler walks the tree with the SQL lexer, so it knows, for each placeholder, whether it stands in
+code, inside a string literal the user opened, inside a quoted identifier or in a comment. It asks the
+dialect for the one function that renders a value in that position and bakes it into generated Python
+code (as Jinja does), which is then cached per (template, dialect). Statements are split at top-level
+semicolons of the template text; values can never add one, because every value is quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlsync.dialects.base import Dialect
+from sqlsync.template import nodes
+from sqlsync.template.errors import RenderError, TemplateSyntaxError
+from sqlsync.template.sqlscan import (
+    BLOCK_COMMENT,
+    CODE,
+    DOLLAR,
+    IDENTIFIER,
+    LINE_COMMENT,
+    START,
+    STRING,
+    SqlState,
+    scan,
+)
+
+Mode = Literal["batch", "per_lead", "once"]
+Renderer = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]]], list[str]]
+
+_BLANK = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+
+
+def _flush(statements: list[str], out: list[str]) -> None:
+    statement = "".join(out)
+    out.clear()
+    if not _BLANK.fullmatch(statement):
+        statements.append(statement.strip())
+
+
+def _path(value: Any, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _as_list(value: Any) -> Sequence[Any]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return value
+    raise RenderError(f"{{for}} needs a list, got {type(value).__name__}")
+
+
+def _compare(op: str) -> Callable[[Any, Any], bool]:
+    def compare(left: Any, right: Any) -> bool:
+        try:
+            if op == "<":
+                return bool(left < right)
+            if op == ">":
+                return bool(left > right)
+            if op == "<=":
+                return bool(left <= right)
+            return bool(left >= right)
+        except TypeError:
+            # Different types (a missing field against a number) compare false, as in SQL.
+            return False
+
+    return compare
+
+
+def _contains(container: Any, item: Any) -> bool:
+    if isinstance(container, str):
+        return isinstance(item, str) and item in container
+    if isinstance(container, list | tuple | dict):
+        return item in container
+    return False
+
+
+def _filter_int(value: Any) -> int | None:
+    if value is None or isinstance(value, int):
+        return None if value is None else int(value)
+    try:
+        return int(value.strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise RenderError(f"{str(value)[:64]!r} is not an integer") from None
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """A template ready to render for one dialect. `mode` says how a chunk maps to statements:
+    'batch' renders the chunk once ({for} or {batch_in}), 'per_lead' once per profile, 'once' once."""
+
+    source: str
+    dialect: Dialect
+    mode: Mode
+    python_source: str
+    _render: Renderer
+
+    def render(self, context: Mapping[str, Any], batch: Sequence[Mapping[str, Any]]) -> list[str]:
+        return self._render(context, batch)
+
+
+class _Scope:
+    def __init__(self) -> None:
+        self.vars: dict[str, tuple[str, str]] = {"batch": ("batch", "list")}
+        self.loops: list[tuple[str, str]] = []  # (index local, length local) of enclosing loops
+
+
+class Compiler:
+    def __init__(self, dialect: Dialect, name: str | None = None) -> None:
+        self.dialect = dialect
+        self.name = name
+        self.lines: list[str] = []
+        self.indent = 1
+        self.counter = 0
+        self.scope = _Scope()
+        self.names_used: set[str] = set()
+        self.namespace: dict[str, Any] = {
+            "_flush": _flush,
+            "_path": _path,
+            "_as_list": _as_list,
+            "_contains": _contains,
+            "_lit": dialect.render_literal,
+            "_strlit": dialect.render_string_literal,
+            "_text": dialect.to_text,
+            "_ident": dialect.check_identifier,
+            "_f_int": _filter_int,
+            "RenderError": RenderError,
+        }
+        for op, label in (("<", "lt"), (">", "gt"), ("<=", "le"), (">=", "ge")):
+            self.namespace[f"_cmp_{label}"] = _compare(op)
+
+    def fail(self, message: str, node: nodes.Node) -> TemplateSyntaxError:
+        return TemplateSyntaxError(message, node.line, node.column, self.name)
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.indent + line)
+
+    @contextmanager
+    def indented(self) -> Iterator[None]:
+        self.indent += 1
+        start = len(self.lines)
+        yield
+        if len(self.lines) == start:
+            self.emit("pass")
+        self.indent -= 1
+
+    def local(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}_{self.counter}"
+
+    # Entry point ---------------------------------------------------------------------------
+
+    def compile(self, template: nodes.Template, source: str) -> CompiledTemplate:
+        mode = _mode_of(template)
+        if mode == "per_lead":
+            self.scope.vars["lead"] = ("lead", "lead")
+            self.scope.vars["index"] = ("index", "index")
+            self.emit("for index, lead in enumerate(batch):")
+            with self.indented():
+                end = self.block(template.body, START)
+                self.emit("_flush(statements, out)")
+        else:
+            end = self.block(template.body, START)
+            self.emit("_flush(statements, out)")
+        if end.kind not in (CODE, LINE_COMMENT):
+            raise TemplateSyntaxError(f"the template ends inside a {end.kind}", *_end_of(source), self.name)
+        header = ["def render(ctx, batch):", "    statements = []", "    out = []", "    w = out.append"]
+        header += [f"    c_{name} = ctx.get({name!r})" for name in sorted(self.names_used)]
+        python_source = "\n".join([*header, *self.lines, "    return statements", ""])
+        namespace = dict(self.namespace)
+        exec(compile(python_source, f"<template {self.name or 'sql'}>", "exec"), namespace)
+        return CompiledTemplate(source, self.dialect, mode, python_source, namespace["render"])
+
+    # Statements ----------------------------------------------------------------------------
+
+    def block(self, body: Sequence[nodes.Node], state: SqlState) -> SqlState:
+        items = list(body)
+        k = 0
+        while k < len(items):
+            node = items[k]
+            if isinstance(node, nodes.Text):
+                result = scan(node.text, state, self.dialect)
+                whole = self._whole_literal_at(items, k, result.state) if result.opens_plain_literal else None
+                if whole is not None:
+                    output, after = whole
+                    self.text(node.text[:-1], result.boundaries)
+                    self.emit(f"w(_strlit({self.expr(output.expr)}))")
+                    items[k + 2] = nodes.Text(after.line, after.column + 1, after.text[1:])
+                    state, k = START, k + 2
+                    continue
+                self.text(node.text, result.boundaries)
+                state = result.state
+            elif isinstance(node, nodes.Output):
+                self.output(node, state)
+            elif isinstance(node, nodes.For):
+                self.for_(node, state)
+            elif isinstance(node, nodes.If):
+                self.if_(node, state)
+            elif isinstance(node, nodes.AutoComma):
+                if not self.scope.loops:
+                    raise self.fail("{autocomma} outside a {for} loop", node)
+                index, length = self.scope.loops[-1]
+                self.emit(f"if {index} + 1 < {length}: w(',')")
+            elif isinstance(node, nodes.BatchIn):
+                if state.kind != CODE:
+                    raise self.fail(f"{{batch_in}} writes several literals and cannot go inside a {state.kind}", node)
+                self.emit(f"w(', '.join([_lit(_path(item, {node.path!r})) for item in batch]) or 'NULL')")
+            k += 1
+        return state
+
+    def _whole_literal_at(
+        self, items: list[nodes.Node], k: int, state: SqlState
+    ) -> tuple[nodes.Output, nodes.Text] | None:
+        """`'{$lead.X}'`: the placeholder is the whole literal, so it renders as one (NULL when missing)."""
+        if k + 2 >= len(items):
+            return None
+        output, after = items[k + 1], items[k + 2]
+        if not isinstance(output, nodes.Output) or not isinstance(after, nodes.Text):
+            return None
+        if scan(after.text, state, self.dialect).closes_literal_at != 1:
+            return None
+        return output, after
+
+    def text(self, text: str, boundaries: list[int]) -> None:
+        start = 0
+        for boundary in boundaries:
+            if text[start:boundary]:
+                self.emit(f"w({text[start:boundary]!r})")
+            self.emit("_flush(statements, out)")
+            start = boundary + 1
+        if text[start:]:
+            self.emit(f"w({text[start:]!r})")
+
+    def output(self, node: nodes.Output, state: SqlState) -> None:
+        value = self.expr(node.expr)
+        if state.kind == CODE:
+            self.emit(f"w(_lit({value}))")
+        elif state.kind == STRING:
+            escaper = self.local("_esc")
+            self.namespace[escaper] = _string_escaper(self.dialect, state.quote, state.backslashes)
+            self.emit(f"w({escaper}(_text({value})))")
+        elif state.kind == IDENTIFIER:
+            self.emit(f"w(_ident({value}))")
+        elif state.kind in (LINE_COMMENT, BLOCK_COMMENT):
+            raise self.fail("a value cannot go inside a comment: a newline or '*/' in it would end the comment", node)
+        elif state.kind == DOLLAR:
+            raise self.fail("a value cannot go inside a dollar-quoted string; use '...' instead", node)
+
+    def for_(self, node: nodes.For, state: SqlState) -> None:
+        index, item, length = self.local("index"), self.local("item"), self.local("length")
+        sequence = self.local("seq")
+        iterable = self.expr(node.iterable)
+        self.emit(f"{sequence} = {iterable if iterable == 'batch' else f'_as_list({iterable})'}")
+        self.emit(f"{length} = len({sequence})")
+        self.emit(f"for {index}, {item} in enumerate({sequence}):")
+        saved = dict(self.scope.vars)
+        item_kind = "lead" if iterable == "batch" else "any"
+        self.scope.vars[node.item_var] = (item, item_kind)
+        if node.index_var is not None:
+            self.scope.vars[node.index_var] = (index, "index")
+        self.scope.loops.append((index, length))
+        with self.indented():
+            end = self.block(node.body, state)
+        self.scope.loops.pop()
+        self.scope.vars = saved
+        if end != state:
+            raise self.fail(f"the loop body leaves a {end.kind} open; close it before {{end}}", node)
+
+    def if_(self, node: nodes.If, state: SqlState) -> None:
+        keyword = "if"
+        for test, body in node.branches:
+            self.emit(f"{keyword} {self.expr(test)}:")
+            keyword = "elif"
+            with self.indented():
+                self._branch(body, state, node)
+        if node.else_body:
+            self.emit("else:")
+            with self.indented():
+                self._branch(node.else_body, state, node)
+
+    def _branch(self, body: Sequence[nodes.Node], state: SqlState, node: nodes.If) -> None:
+        end = self.block(body, state)
+        if end != state:
+            raise self.fail(f"a branch of this {{if}} leaves a {end.kind} open; close it in the same branch", node)
+
+    # Expressions ---------------------------------------------------------------------------
+
+    def expr(self, node: nodes.Expr) -> str:
+        if isinstance(node, nodes.Const):
+            return repr(node.value)
+        if isinstance(node, nodes.Name):
+            self.names_used.add(node.name)
+            return f"c_{node.name}"
+        if isinstance(node, nodes.Var):
+            return self.var(node)
+        if isinstance(node, nodes.ListExpr):
+            return "(" + "".join(f"{self.expr(item)}, " for item in node.items) + ")"
+        if isinstance(node, nodes.Not):
+            return f"(not {self.expr(node.operand)})"
+        if isinstance(node, nodes.BoolOp):
+            return f"({self.expr(node.left)} {node.op} {self.expr(node.right)})"
+        if isinstance(node, nodes.Compare):
+            left, right = self.expr(node.left), self.expr(node.right)
+            if node.op in ("==", "!="):
+                return f"({left} {node.op} {right})"
+            if node.op == "in":
+                return f"_contains({right}, {left})"
+            label = {"<": "lt", ">": "gt", "<=": "le", ">=": "ge"}[node.op]
+            return f"_cmp_{label}({left}, {right})"
+        if isinstance(node, nodes.Filter):
+            return self.filter(node)
+        raise self.fail(f"cannot compile {type(node).__name__}", node)
+
+    def var(self, node: nodes.Var) -> str:
+        if node.name not in self.scope.vars:
+            where = " outside {for}" if node.name in ("lead", "index") else ""
+            raise self.fail(f"undefined variable ${node.name}{where}", node)
+        local, kind = self.scope.vars[node.name]
+        if not node.path:
+            return local
+        if kind in ("index", "list"):
+            raise self.fail(f"${node.name} has no fields", node)
+        if kind == "lead" and len(node.path) == 1:
+            return f"{local}.get({node.path[0]!r})"
+        return f"_path({local}, {node.path!r})"
+
+    def filter(self, node: nodes.Filter) -> str:
+        operand = self.expr(node.operand)
+        if node.name in ("lower", "upper", "trim"):
+            method = "strip" if node.name == "trim" else node.name
+            temp = self.local("_v")
+            return f"(None if ({temp} := {operand}) is None else _text({temp}).{method}())"
+        if node.name == "default":
+            temp = self.local("_v")
+            return f"({temp} if ({temp} := {operand}) not in (None, '') else {self.expr(node.args[0])})"
+        if node.name == "int":
+            return f"_f_int({operand})"
+        raise self.fail(f"unknown filter '{node.name}'", node)
+
+
+def _string_escaper(dialect: Dialect, quote: str, backslashes: bool) -> Callable[[str], str]:
+    escape = dialect.escape_in_string
+
+    def escaper(text: str) -> str:
+        return escape(text, quote, backslashes)
+
+    return escaper
+
+
+def _mode_of(template: nodes.Template) -> Mode:
+    has_batch, uses_lead = False, False
+
+    def walk(body: Sequence[nodes.Node]) -> None:
+        nonlocal has_batch, uses_lead
+        for node in body:
+            if isinstance(node, nodes.For | nodes.BatchIn):
+                has_batch = True
+            elif isinstance(node, nodes.If):
+                uses_lead = uses_lead or any(_mentions_lead(test) for test, _ in node.branches)
+                for _, branch in node.branches:
+                    walk(branch)
+                walk(node.else_body)
+            elif isinstance(node, nodes.Output):
+                uses_lead = uses_lead or _mentions_lead(node.expr)
+
+    walk(template.body)
+    if has_batch:
+        return "batch"
+    return "per_lead" if uses_lead else "once"
+
+
+def _mentions_lead(expr: nodes.Expr) -> bool:
+    if isinstance(expr, nodes.Var):
+        return expr.name in ("lead", "index")
+    children: list[nodes.Expr] = []
+    if isinstance(expr, nodes.Compare | nodes.BoolOp):
+        children = [expr.left, expr.right]
+    elif isinstance(expr, nodes.Not):
+        children = [expr.operand]
+    elif isinstance(expr, nodes.Filter):
+        children = [expr.operand, *expr.args]
+    elif isinstance(expr, nodes.ListExpr):
+        children = list(expr.items)
+    return any(_mentions_lead(child) for child in children)
+
+
+def _end_of(source: str) -> tuple[int, int]:
+    lines = source.split("\n")
+    return len(lines), len(lines[-1]) + 1

@@ -1,0 +1,653 @@
+"""One conformance suite for both store implementations, then what only one of them has.
+
+The in-memory fakes stand in for DynamoDB in benchmarks and the local stack, so every behaviour is checked
+on both: the store fixtures run each conformance test on memory and on moto.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.dynamodb.responses import DynamoHandler
+
+from sqlsync.models.events import version_of
+from sqlsync.models.integrations import Integration, Templates
+from sqlsync.store import (
+    ConfigStore,
+    InMemoryConfigStore,
+    InMemoryLedgerStore,
+    InMemoryStatsStore,
+    LedgerStore,
+    Membership,
+    StatsBucket,
+    StatsDelta,
+    StatsStore,
+    StoreError,
+)
+from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBLedgerStore, DynamoDBStatsStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeDefinitionTypeDef, KeySchemaElementTypeDef
+
+REGION = "eu-central-1"
+CONFIG_TABLE = "sqlsync-config"
+LEDGER_TABLE = "sqlsync-ledger"
+STATS_TABLE = "sqlsync-stats"
+
+
+def _string_keys(*names: str) -> list[AttributeDefinitionTypeDef]:
+    return [{"AttributeName": name, "AttributeType": "S"} for name in names]
+
+
+def _key_schema(hash_key: str, range_key: str) -> list[KeySchemaElementTypeDef]:
+    return [{"AttributeName": hash_key, "KeyType": "HASH"}, {"AttributeName": range_key, "KeyType": "RANGE"}]
+
+
+def create_tables(client: DynamoDBClient) -> None:
+    """The key schemas of template.yaml."""
+    client.create_table(
+        TableName=CONFIG_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=_string_keys("pk", "sk", "gsi1pk", "gsi1sk"),
+        KeySchema=_key_schema("pk", "sk"),
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "gsi1",
+                "KeySchema": _key_schema("gsi1pk", "gsi1sk"),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    for table in (LEDGER_TABLE, STATS_TABLE):
+        client.create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=_string_keys("pk", "sk"),
+            KeySchema=_key_schema("pk", "sk"),
+        )
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBClient]:
+    """A moto DynamoDB with the three tables; AWS_DEFAULT_REGION lets stores build their own client."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_tables(client)
+        yield client
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def config_store(backend: str, request: pytest.FixtureRequest) -> ConfigStore:
+    if backend == "memory":
+        return InMemoryConfigStore()
+    return DynamoDBConfigStore(CONFIG_TABLE, request.getfixturevalue("dynamodb"))
+
+
+@pytest.fixture
+def ledger(backend: str, request: pytest.FixtureRequest) -> LedgerStore:
+    if backend == "memory":
+        return InMemoryLedgerStore()
+    return DynamoDBLedgerStore(LEDGER_TABLE, request.getfixturevalue("dynamodb"))
+
+
+@pytest.fixture
+def stats(backend: str, request: pytest.FixtureRequest) -> StatsStore:
+    if backend == "memory":
+        return InMemoryStatsStore()
+    return DynamoDBStatsStore(STATS_TABLE, request.getfixturevalue("dynamodb"))
+
+
+T0 = datetime(2026, 11, 22, 10, 5, 30, tzinfo=UTC)
+ODD_PROFILE_IDS = ["a#b", "profile#x", "cleared", "Пётр 🦀", " spaced ", "x" * 200]
+
+
+def integration(integration_id: str, account_id: int = 1, *, template_chars: int = 20) -> Integration:
+    sql = "INSERT INTO t VALUES ({$lead.Id}) -- " + "x" * template_chars
+    return Integration(
+        id=integration_id,
+        name=f"integration {integration_id}",
+        account_id=account_id,
+        target_url="sqlite:///target.db",
+        segment_ids=[7],
+        templates=Templates(profiles_added=sql, profiles_removed=sql),
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+def version(second: int, event_id: str = "e") -> str:
+    return version_of(T0 + timedelta(seconds=second), event_id)
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+def test_get_integration_returns_what_was_put(config_store: ConfigStore) -> None:
+    # GIVEN a stored integration
+    stored = integration("i-1")
+    config_store.put_integration(stored)
+
+    # WHEN it is read back, and an unknown one is read
+    found = config_store.get_integration("i-1")
+    missing = config_store.get_integration("i-2")
+
+    # THEN the first equals what was put, the second is None
+    assert found == stored
+    assert missing is None
+
+
+def test_put_integration_replaces_and_moves_between_accounts(config_store: ConfigStore) -> None:
+    # GIVEN an integration of account 1
+    config_store.put_integration(integration("i-1", account_id=1))
+
+    # WHEN it is saved again under account 2
+    moved = integration("i-1", account_id=2).model_copy(update={"name": "renamed"})
+    config_store.put_integration(moved)
+
+    # THEN only account 2 lists it, with the new name
+    assert config_store.get_integration("i-1") == moved
+    assert config_store.list_integrations(1) == []
+    assert config_store.list_integrations(2) == [moved]
+
+
+def test_list_integrations_returns_one_account_ordered_by_id_across_pages(config_store: ConfigStore) -> None:
+    # GIVEN integrations of two accounts, large enough (about 130 KB each) that DynamoDB pages them
+    mine = [integration(f"i-{n}", account_id=5, template_chars=65_000) for n in (3, 1, 2, 9, 8, 7, 6, 5, 4)]
+    for item in mine:
+        config_store.put_integration(item)
+    config_store.put_integration(integration("other", account_id=6))
+
+    # WHEN account 5's integrations are listed
+    listed = config_store.list_integrations(5)
+
+    # THEN all of them come back, ordered by id, and none of account 6
+    assert [item.id for item in listed] == sorted(item.id for item in mine)
+    assert listed == sorted(mine, key=lambda item: item.id)
+
+
+def test_delete_integration_says_whether_it_existed(config_store: ConfigStore) -> None:
+    # GIVEN one stored integration
+    config_store.put_integration(integration("i-1"))
+
+    # WHEN it is deleted twice
+    first, second = config_store.delete_integration("i-1"), config_store.delete_integration("i-1")
+
+    # THEN only the first deletion found it, and it is gone
+    assert (first, second) == (True, False)
+    assert config_store.get_integration("i-1") is None
+    assert config_store.list_integrations(1) == []
+
+
+# --------------------------------------------------------------------------------------------- ledger
+
+
+def test_claim_stores_an_entry_with_its_fields(ledger: LedgerStore) -> None:
+    # GIVEN fields with floats, nesting and unicode
+    fields = {"score": 0.1, "tags": ["a", {"b": None}], "name": "Пётр", "big": 2**70, "ok": True}
+    entry = Membership("p-1", version(1), "in", fields)
+
+    # WHEN the profile is claimed in an empty ledger
+    result = ledger.claim("i-1", 7, entry)
+
+    # THEN it is stored and reads back equal
+    assert result is None
+    assert ledger.get_members("i-1", 7, ["p-1"]) == {"p-1": entry}
+
+
+def test_claim_refuses_an_older_version_and_returns_the_newer_entry(ledger: LedgerStore) -> None:
+    # GIVEN a profile claimed at second 5
+    newer = Membership("p-1", version(5), "in", {"n": 5})
+    ledger.claim("i-1", 7, newer)
+
+    # WHEN an event of second 3 claims it
+    result = ledger.claim("i-1", 7, Membership("p-1", version(3), "out", {"n": 3}))
+
+    # THEN the stored entry comes back and is unchanged
+    assert result == newer
+    assert ledger.get_members("i-1", 7, ["p-1"]) == {"p-1": newer}
+
+
+def test_claim_accepts_equal_and_newer_versions(ledger: LedgerStore) -> None:
+    # GIVEN a profile claimed at second 5
+    ledger.claim("i-1", 7, Membership("p-1", version(5), "in", {"n": 1}))
+
+    # WHEN the same event is redelivered, then a newer one arrives
+    redelivered = ledger.claim("i-1", 7, Membership("p-1", version(5), "in", {"n": 2}))
+    redelivered_entry = ledger.get_members("i-1", 7, ["p-1"])["p-1"]
+    newer = Membership("p-1", version(6, "a"), "out", {})
+    newer_result = ledger.claim("i-1", 7, newer)
+
+    # THEN both are stored: redelivery re-applies, newer wins (the event id breaks ties within a time)
+    assert redelivered is None
+    assert redelivered_entry.fields == {"n": 2}
+    assert newer_result is None
+    assert ledger.get_members("i-1", 7, ["p-1"]) == {"p-1": newer}
+
+
+def test_get_members_returns_only_known_profiles_in_large_batches(ledger: LedgerStore) -> None:
+    # GIVEN 230 members (more than two BatchGetItem calls hold), some with unusual ids, and a cleared marker
+    profile_ids = [f"p-{n}" for n in range(230 - len(ODD_PROFILE_IDS))] + ODD_PROFILE_IDS
+    for n, profile_id in enumerate(profile_ids):
+        ledger.claim("i-1", 7, Membership(profile_id, version(n), "in", {"n": n}))
+    ledger.claim_cleared("i-1", 7, version(1))
+
+    # WHEN they are read with unknown profiles and duplicates among them
+    wanted = [*profile_ids, "unknown", "p-0", "cleared", "unknown"]
+    found = ledger.get_members("i-1", 7, wanted)
+
+    # THEN exactly the members come back, each with its own entry
+    assert set(found) == set(profile_ids)
+    assert all(found[profile_id].fields == {"n": n} for n, profile_id in enumerate(profile_ids))
+    assert ledger.get_members("i-1", 7, []) == {}
+
+
+def test_entries_are_kept_per_integration_and_segment(ledger: LedgerStore) -> None:
+    # GIVEN the same profile claimed in two segments of one integration and in another integration
+    ledger.claim("i-1", 7, Membership("p-1", version(1), "in"))
+    ledger.claim("i-1", 8, Membership("p-1", version(9), "out"))
+    ledger.claim("i-2", 7, Membership("p-1", version(9), "out"))
+
+    # WHEN the first segment is claimed with a version between
+    result = ledger.claim("i-1", 7, Membership("p-1", version(5), "out"))
+
+    # THEN the other entries do not interfere
+    assert result is None
+    assert ledger.get_members("i-1", 7, ["p-1"])["p-1"].version == version(5)
+
+
+def test_cleared_marker_keeps_the_newest_version(ledger: LedgerStore) -> None:
+    # GIVEN a segment never cleared
+    assert ledger.get_cleared("i-1", 7) is None
+
+    # WHEN it is cleared at second 5, redelivered, then an older clear arrives
+    first = ledger.claim_cleared("i-1", 7, version(5))
+    again = ledger.claim_cleared("i-1", 7, version(5))
+    older = ledger.claim_cleared("i-1", 7, version(3))
+
+    # THEN the older one gets the stored version back; a newer one replaces it
+    assert (first, again, older) == (None, None, version(5))
+    assert ledger.get_cleared("i-1", 7) == version(5)
+    assert ledger.claim_cleared("i-1", 7, version(8)) is None
+    assert ledger.get_cleared("i-1", 7) == version(8)
+    assert ledger.get_cleared("i-1", 8) is None
+
+
+def test_members_filters_strictly_newer_versions(ledger: LedgerStore) -> None:
+    # GIVEN members at seconds 0..9 and a cleared marker in the segment, and a member of another segment
+    for n in range(10):
+        ledger.claim("i-1", 7, Membership(f"p-{n}", version(n), "in" if n % 2 else "out", {"n": n}))
+    ledger.claim_cleared("i-1", 7, version(99))
+    ledger.claim("i-1", 8, Membership("other", version(50), "in"))
+
+    # WHEN all members are listed, then those newer than second 6
+    everyone = list(ledger.members("i-1", 7))
+    recent = list(ledger.members("i-1", 7, newer_than=version(6)))
+
+    # THEN the cleared marker is not a member and the filter is strict
+    assert sorted(m.profile_id for m in everyone) == sorted(f"p-{n}" for n in range(10))
+    assert sorted(m.profile_id for m in recent) == ["p-7", "p-8", "p-9"]
+    assert all(m.fields == {"n": int(m.profile_id[2:])} for m in everyone)
+    assert list(ledger.members("i-1", 9)) == []
+
+
+def test_members_and_forget_segment_cross_pages(ledger: LedgerStore) -> None:
+    # GIVEN 260 members with 4 KB of fields each (more than one 1 MB query page) and a cleared marker
+    for n in range(260):
+        ledger.claim("i-1", 7, Membership(f"p-{n:03}", version(n), "in", {"blob": "x" * 4096}))
+    ledger.claim_cleared("i-1", 7, version(1))
+    ledger.claim("i-1", 8, Membership("survivor", version(1), "in"))
+
+    # WHEN the members are listed, then the segment is forgotten
+    listed = list(ledger.members("i-1", 7))
+    ledger.forget_segment("i-1", 7)
+
+    # THEN every member was listed once, and afterwards nothing of that segment is left
+    assert sorted(m.profile_id for m in listed) == [f"p-{n:03}" for n in range(260)]
+    assert list(ledger.members("i-1", 7)) == []
+    assert ledger.get_cleared("i-1", 7) is None
+    assert ledger.get_members("i-1", 7, ["p-000", "p-259"]) == {}
+    assert list(ledger.members("i-1", 8)) == [Membership("survivor", version(1), "in")]
+
+
+def test_forget_segment_of_an_unknown_segment_does_nothing(ledger: LedgerStore) -> None:
+    # GIVEN an empty ledger / WHEN a segment is forgotten / THEN nothing fails
+    ledger.forget_segment("i-1", 7)
+    assert ledger.get_cleared("i-1", 7) is None
+
+
+# ---------------------------------------------------------------------------------------------- stats
+
+
+def test_stats_add_up_per_minute_and_query_oldest_first(stats: StatsStore) -> None:
+    # GIVEN counters added twice in one minute, once in the next, once for another integration
+    stats.add("i-1", T0, StatsDelta(statements=1, profiles=10))
+    stats.add("i-1", T0 + timedelta(seconds=20), StatsDelta(statements=2, profiles=5, errors=1))
+    stats.add("i-1", T0 + timedelta(minutes=1), StatsDelta(statements=1))
+    stats.add("i-2", T0, StatsDelta(statements=100))
+
+    # WHEN the integration's minutes are queried
+    buckets = stats.query("i-1", T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+
+    # THEN there is one bucket per minute, oldest first, with summed counters
+    assert buckets == [
+        StatsBucket("2026-11-22T10:05Z", statements=3, profiles=15, errors=1),
+        StatsBucket("2026-11-22T10:06Z", statements=1, profiles=0, errors=0),
+    ]
+
+
+def test_stats_query_bounds_are_inclusive_minutes(stats: StatsStore) -> None:
+    # GIVEN buckets at minutes 10:05 .. 10:09
+    for minute in range(5):
+        stats.add("i-1", T0 + timedelta(minutes=minute), StatsDelta(statements=minute))
+
+    # WHEN queried from inside 10:06 to inside 10:08, with an offset timezone, and reversed
+    plus_two = timezone(timedelta(hours=2))
+    start = (T0 + timedelta(minutes=1, seconds=25)).astimezone(plus_two)
+    inside = stats.query("i-1", start, T0 + timedelta(minutes=3))
+    reversed_range = stats.query("i-1", T0 + timedelta(minutes=3), T0)
+
+    # THEN whole minutes 10:06 .. 10:08 come back; a reversed range is empty
+    assert [b.bucket for b in inside] == ["2026-11-22T10:06Z", "2026-11-22T10:07Z", "2026-11-22T10:08Z"]
+    assert reversed_range == []
+
+
+def test_stats_keep_the_last_error_truncated(stats: StatsStore) -> None:
+    # GIVEN an error of 5000 characters, then a later add without error in the same minute
+    stats.add("i-1", T0, StatsDelta(errors=1, last_error="é" * 5000))
+    stats.add("i-1", T0 + timedelta(seconds=10), StatsDelta(statements=1))
+
+    # WHEN the minute is queried
+    (bucket,) = stats.query("i-1", T0, T0)
+
+    # THEN the error is kept, cut to 2000 characters, with its time
+    assert bucket.last_error == "é" * 2000
+    assert bucket.last_error_at == "2026-11-22T10:05:30.000+00:00"
+    assert (bucket.errors, bucket.statements) == (1, 1)
+
+
+# ------------------------------------------------------------------------------ DynamoDB specifics
+
+
+@pytest.fixture
+def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serialize moto's request handling.
+
+    DynamoDB applies a conditional write atomically per item; moto checks the condition and writes
+    without a lock, and lost about one update in five runs of 800 threaded claims. The concurrency test
+    is about our code, so it gets DynamoDB's atomicity.
+    """
+    lock = threading.RLock()
+    call_action = DynamoHandler.call_action
+
+    def atomic_call_action(self: DynamoHandler) -> Any:
+        with lock:
+            return call_action(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", atomic_call_action)
+
+
+@pytest.mark.usefixtures("atomic_moto")
+def test_concurrent_claims_keep_the_newest_version(dynamodb: DynamoDBClient) -> None:
+    # GIVEN 8 workers sharing one store, each claiming random versions of the same 50 profiles
+    ledger = DynamoDBLedgerStore(LEDGER_TABLE, dynamodb)
+    profiles = [f"p-{n}" for n in range(50)]
+    results: list[list[tuple[str, str, Membership | None]]] = [[] for _ in range(8)]
+
+    def worker(number: int) -> None:
+        rng = random.Random(number)
+        for claim_number in range(100):
+            profile_id, second = rng.choice(profiles), rng.randrange(10_000)
+            claimed = Membership(profile_id, version(second, f"w{number}-{claim_number}"), "in", {"w": number})
+            results[number].append((profile_id, claimed.version, ledger.claim("i-1", 7, claimed)))
+
+    # WHEN they run at once
+    threads = [threading.Thread(target=worker, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # THEN each profile holds its newest claim, whole (fields of the same claim)
+    claims = [claim for per_worker in results for claim in per_worker]
+    newest: dict[str, str] = {}
+    for profile_id, claimed_version, _ in claims:
+        newest[profile_id] = max(newest.get(profile_id, ""), claimed_version)
+    stored = ledger.get_members("i-1", 7, profiles)
+    assert {profile_id: entry.version for profile_id, entry in stored.items()} == newest
+    assert all(entry.fields == {"w": int(entry.version.split("#w")[1].split("-")[0])} for entry in stored.values())
+    # AND a refused claim always names a strictly newer entry; the newest claim was never refused
+    for profile_id, claimed_version, result in claims:
+        assert result is None or (result.profile_id == profile_id and result.version > claimed_version)
+        assert result is None or claimed_version != newest[profile_id]
+    # AND within one worker, after a claim was stored, an older claim of that profile is refused
+    for per_worker in results:
+        seen: dict[str, str] = {}
+        for profile_id, claimed_version, result in per_worker:
+            if claimed_version < seen.get(profile_id, ""):
+                assert result is not None and result.version >= seen[profile_id]
+            if result is None:
+                seen[profile_id] = max(seen.get(profile_id, ""), claimed_version)
+    # AND an older claim made afterwards returns the final entry
+    for profile_id, entry in stored.items():
+        assert ledger.claim("i-1", 7, Membership(profile_id, version(-1), "out")) == entry
+
+
+def test_items_have_the_layout_of_template_yaml(dynamodb: DynamoDBClient) -> None:
+    # GIVEN one record of each kind written through the stores
+    DynamoDBConfigStore(CONFIG_TABLE, dynamodb).put_integration(integration("i-1", account_id=4))
+    ledger = DynamoDBLedgerStore(LEDGER_TABLE, dynamodb)
+    ledger.claim("i-1", 7, Membership("a#b", version(1), "out", {"x": 1.5}))
+    ledger.claim_cleared("i-1", 7, version(2))
+    DynamoDBStatsStore(STATS_TABLE, dynamodb).add("i-1", T0, StatsDelta(statements=2, last_error="boom"))
+
+    # WHEN the raw items are read
+    def scan(table: str) -> list[dict[str, Any]]:
+        return sorted(dynamodb.scan(TableName=table)["Items"], key=lambda item: item["sk"]["S"])
+
+    config, ledger_items, stats_items = scan(CONFIG_TABLE), scan(LEDGER_TABLE), scan(STATS_TABLE)
+
+    # THEN keys and attributes are the documented ones
+    assert {name: value for name, value in config[0].items() if name != "body"} == {
+        "pk": {"S": "integration#i-1"},
+        "sk": {"S": "integration"},
+        "gsi1pk": {"S": "account#4"},
+        "gsi1sk": {"S": "integration#i-1"},
+    }
+    assert ledger_items == [
+        {"pk": {"S": "i-1#7"}, "sk": {"S": "cleared"}, "version": {"S": version(2)}},
+        {
+            "pk": {"S": "i-1#7"},
+            "sk": {"S": "profile#a#b"},
+            "version": {"S": version(1)},
+            "state": {"S": "out"},
+            "fields": {"S": '{"x":1.5}'},
+        },
+    ]
+    expires = int((datetime(2026, 11, 22, 10, 5, tzinfo=UTC) + timedelta(days=90)).timestamp())
+    assert stats_items == [
+        {
+            "pk": {"S": "i-1"},
+            "sk": {"S": "2026-11-22T10:05Z"},
+            "statements": {"N": "2"},
+            "profiles": {"N": "0"},
+            "errors": {"N": "0"},
+            "expires_at": {"N": str(expires)},
+            "last_error": {"S": "boom"},
+            "last_error_at": {"S": "2026-11-22T10:05:30.000+00:00"},
+        }
+    ]
+
+
+def test_client_is_created_on_first_use(dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a store built without a client
+    made: list[str] = []
+    real_client = boto3.client
+
+    def counting_client(service: str, *args: Any, **kwargs: Any) -> Any:
+        made.append(service)
+        return real_client(service, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(boto3, "client", counting_client)
+    store = DynamoDBConfigStore(CONFIG_TABLE)
+    assert made == []
+
+    # WHEN it is used twice
+    store.put_integration(integration("i-1"))
+    found = store.get_integration("i-1")
+
+    # THEN one client was made, on first use
+    assert made == ["dynamodb"]
+    assert found == integration("i-1")
+
+
+def test_boto3_errors_become_store_errors(dynamodb: DynamoDBClient) -> None:
+    # GIVEN stores on a table that does not exist
+    ledger = DynamoDBLedgerStore("missing", dynamodb)
+    operations: list[Callable[[], object]] = [
+        lambda: ledger.claim("i-1", 7, Membership("p-1", version(1), "in")),
+        lambda: ledger.get_members("i-1", 7, ["p-1"]),
+        lambda: list(ledger.members("i-1", 7)),
+        lambda: ledger.get_cleared("i-1", 7),
+        lambda: DynamoDBStatsStore("missing", dynamodb).add("i-1", T0, StatsDelta()),
+        lambda: DynamoDBConfigStore("missing", dynamodb).delete_integration("i-1"),
+    ]
+    for operation in operations:
+        # WHEN an operation runs / THEN it raises StoreError caused by boto3's ClientError
+        with pytest.raises(StoreError) as raised:
+            operation()
+        assert type(raised.value.__cause__).__name__ == "ResourceNotFoundException"
+
+
+class _Throttling:
+    """A client that leaves half of each batch unprocessed `throttled_calls` times, as DynamoDB may."""
+
+    def __init__(self, client: DynamoDBClient, throttled_calls: int) -> None:
+        self._client = client
+        self.left = throttled_calls
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> Any:
+        self.calls["BatchGetItem"] += 1
+        ((table, request),) = RequestItems.items()
+        keys = request["Keys"]
+        if self.left <= 0 or len(keys) < 2:
+            return self._client.batch_get_item(RequestItems=RequestItems)
+        self.left -= 1
+        half = len(keys) // 2
+        processed: Any = {**request, "Keys": keys[:half]}
+        response: Any = self._client.batch_get_item(RequestItems={table: processed})
+        response["UnprocessedKeys"] = {table: {**request, "Keys": keys[half:]}}
+        return response
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> Any:
+        self.calls["BatchWriteItem"] += 1
+        ((table, requests),) = RequestItems.items()
+        if self.left <= 0 or len(requests) < 2:
+            return self._client.batch_write_item(RequestItems=RequestItems)
+        self.left -= 1
+        half = len(requests) // 2
+        response: Any = self._client.batch_write_item(RequestItems={table: requests[:half]})
+        response["UnprocessedItems"] = {table: requests[half:]}
+        return response
+
+
+def test_unprocessed_batch_items_are_retried(dynamodb: DynamoDBClient) -> None:
+    # GIVEN 150 members, and a client that throttles the next three batch calls
+    for n in range(150):
+        DynamoDBLedgerStore(LEDGER_TABLE, dynamodb).claim("i-1", 7, Membership(f"p-{n}", version(n), "in"))
+    throttling = _Throttling(dynamodb, throttled_calls=3)
+    ledger = DynamoDBLedgerStore(LEDGER_TABLE, throttling)  # type: ignore[arg-type]
+    ledger.base_delay = 0.001
+
+    # WHEN all members are read, then the segment is forgotten with two more throttled calls
+    found = ledger.get_members("i-1", 7, [f"p-{n}" for n in range(150)])
+    throttling.left = 2
+    ledger.forget_segment("i-1", 7)
+
+    # THEN the unprocessed parts were sent again until done
+    assert len(found) == 150
+    assert throttling.calls == Counter(BatchGetItem=2 + 3, BatchWriteItem=6 + 2)
+    assert list(DynamoDBLedgerStore(LEDGER_TABLE, dynamodb).members("i-1", 7)) == []
+
+
+def test_batches_that_stay_unprocessed_raise_store_error(dynamodb: DynamoDBClient) -> None:
+    # GIVEN a client that always leaves half a batch unprocessed
+    ledger = DynamoDBLedgerStore(LEDGER_TABLE, _Throttling(dynamodb, throttled_calls=1000))  # type: ignore[arg-type]
+    ledger.base_delay = 0.001
+
+    # WHEN a batch is read / THEN it gives up after max_attempts with a StoreError
+    with pytest.raises(StoreError, match="unprocessed after 6 attempts"):
+        ledger.get_members("i-1", 7, [f"p-{n}" for n in range(100)])
+
+
+# ------------------------------------------------------------------------------- call counters
+
+
+def _ledger_workload(ledger: LedgerStore) -> None:
+    for n in range(60):
+        ledger.claim("i-1", 7, Membership(f"p-{n}", version(n), "in"))
+    ledger.claim("i-1", 7, Membership("p-0", version(-1), "out"))
+    ledger.get_members("i-1", 7, [f"p-{n}" for n in range(250)] + ["p-0"])
+    ledger.get_members("i-1", 7, [])
+    ledger.claim_cleared("i-1", 7, version(5))
+    ledger.get_cleared("i-1", 7)
+    list(ledger.members("i-1", 7, newer_than=version(30)))
+    ledger.forget_segment("i-1", 7)
+
+
+def _stats_workload(stats: StatsStore) -> None:
+    stats.add("i-1", T0, StatsDelta(statements=1))
+    stats.add("i-1", T0, StatsDelta(errors=1, last_error="x"))
+    stats.query("i-1", T0, T0)
+    stats.query("i-1", T0, T0 - timedelta(minutes=1))
+
+
+def _config_workload(config: ConfigStore) -> None:
+    config.put_integration(integration("i-1"))
+    config.get_integration("i-1")
+    config.list_integrations(1)
+    config.delete_integration("i-1")
+    config.delete_integration("i-1")
+
+
+def test_memory_stores_count_the_calls_dynamodb_makes(dynamodb: DynamoDBClient) -> None:
+    # GIVEN the same workloads for the memory stores and for the DynamoDB stores on a counted client
+    made: Counter[str] = Counter()
+    dynamodb.meta.events.register("before-call.dynamodb", lambda model, **_: made.update([model.name]))
+    memory_ledger, memory_stats, memory_config = (
+        InMemoryLedgerStore(),
+        InMemoryStatsStore(),
+        InMemoryConfigStore(),
+    )
+
+    # WHEN each workload runs on both
+    _ledger_workload(memory_ledger)
+    _stats_workload(memory_stats)
+    _config_workload(memory_config)
+    _ledger_workload(DynamoDBLedgerStore(LEDGER_TABLE, dynamodb))
+    _stats_workload(DynamoDBStatsStore(STATS_TABLE, dynamodb))
+    _config_workload(DynamoDBConfigStore(CONFIG_TABLE, dynamodb))
+
+    # THEN the fakes counted what DynamoDB was sent, 100 keys per BatchGetItem and 25 deletes per write
+    assert memory_ledger.calls == Counter(UpdateItem=62, BatchGetItem=3, GetItem=1, Query=2, BatchWriteItem=3)
+    assert memory_stats.calls == Counter(UpdateItem=2, Query=1)
+    assert memory_config.calls == Counter(PutItem=1, GetItem=1, Query=1, DeleteItem=2)
+    assert memory_ledger.calls + memory_stats.calls + memory_config.calls == made

@@ -1,0 +1,165 @@
+"""The compiled renderer: what each placeholder position renders to, per dialect, and statement splitting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sqlsync.dialects import MySQLDialect, PostgreSQLDialect, SQLiteDialect, dialect_for
+from sqlsync.template import RenderError, TemplateSyntaxError, compile_template
+
+PG = PostgreSQLDialect()
+MY = MySQLDialect()
+CONTEXT = {
+    "segment_id": 17,
+    "segment_name": "VIP's",
+    "event_id": "e-1",
+    "event_time": "2026-11-22T10:00:00+00:00",
+}
+
+
+def render(source: str, batch: list[dict[str, Any]], dialect: Any = PG) -> list[str]:
+    return compile_template(source, dialect).render(CONTEXT, batch)
+
+
+def test_vendor_insert_renders_one_statement_for_the_batch_on_mysql() -> None:
+    source = (
+        "INSERT INTO mysegment (segId, clientId, updated)\nVALUES\n{for $index, $lead = $batch}\n"
+        '({segment_id}, "{$lead.CustomID}", NOW()){autocomma}\n{end}\nON DUPLICATE KEY UPDATE\nupdated = NOW();'
+    )
+    statements = render(source, [{"CustomID": "c-1"}, {"CustomID": 'a"b\\c'}, {"CustomID": "O'Brien"}], MY)
+    assert statements == [
+        "INSERT INTO mysegment (segId, clientId, updated)\nVALUES\n\n(17, 'c-1', NOW()),\n\n"
+        "(17, 'a\\\"b\\\\c', NOW()),\n\n(17, 'O\\'Brien', NOW())\n\nON DUPLICATE KEY UPDATE\nupdated = NOW()"
+    ]
+
+
+def test_bare_placeholders_render_typed_literals() -> None:
+    batch = [{"s": "it's", "i": 42, "f": 1.5, "neg": -3, "b": True, "n": None}]
+    assert render(
+        "SELECT {$lead.s}, {$lead.i}, {$lead.f}, {$lead.neg}, {$lead.b}, {$lead.n}, {$lead.missing}", batch
+    ) == ["SELECT 'it''s', 42, 1.5, (-3), TRUE, NULL, NULL"]
+    assert render("SELECT {$lead.b}", [{"b": False}], SQLiteDialect()) == ["SELECT 0"]
+
+
+def test_a_placeholder_that_is_a_whole_literal_renders_as_one_and_null_when_missing() -> None:
+    assert render("SELECT '{$lead.a}', '{$lead.b}', '{$lead.n}'", [{"a": "x'y", "b": 7}]) == [
+        "SELECT 'x''y', '7', NULL"
+    ]
+
+
+def test_a_placeholder_inside_a_literal_is_escaped_for_that_literal() -> None:
+    assert render("SELECT 'id-{$lead.a}-{$lead.missing}'", [{"a": "x'y"}]) == ["SELECT 'id-x''y-'"]
+    # PostgreSQL E'' literals take backslash escapes; plain ones do not.
+    assert render("SELECT E'a{$lead.a}', 'b{$lead.a}'", [{"a": "\\'"}]) == ["SELECT E'a\\\\''', 'b\\'''"]
+    # A doubled quote right after the placeholder continues the literal: it is not a whole literal.
+    assert render("SELECT '{$lead.a}''s'", [{"a": "x"}]) == ["SELECT 'x''s'"]
+
+
+def test_mysql_double_quoted_strings_follow_sql_mode() -> None:
+    assert render('SELECT "v-{$lead.a}"', [{"a": 'q"\x00'}], MY) == ['SELECT "v-q\\"\\0"']
+    no_backslash = MySQLDialect(no_backslash_escapes=True)
+    assert render('SELECT "v-{$lead.a}"', [{"a": 'q"\\'}], no_backslash) == ['SELECT "v-q""\\"']
+    ansi = MySQLDialect(ansi_quotes=True)
+    assert render('SELECT "{$lead.a}" FROM t', [{"a": "col_1"}], ansi) == ['SELECT "col_1" FROM t']
+    with pytest.raises(RenderError, match="not a safe identifier"):
+        render('SELECT "{$lead.a}" FROM t', [{"a": 'x" FROM t; --'}], ansi)
+
+
+def test_identifier_positions_take_only_safe_names() -> None:
+    assert render('SELECT * FROM "seg_{segment_id}"', []) == ['SELECT * FROM "seg_17"']
+    with pytest.raises(RenderError, match="not a safe identifier"):
+        render('SELECT * FROM "{$lead.t}"', [{"t": 'a"; DROP TABLE x; --'}])
+
+
+@pytest.mark.parametrize(
+    ("source", "dialect", "fragment"),
+    [
+        ("SELECT 1 -- {$lead.a}\n", PG, "inside a comment"),
+        ("SELECT 1 /* {$lead.a} */", PG, "inside a comment"),
+        ("SELECT 1 # {$lead.a}\n", MY, "inside a comment"),
+        ("SELECT $$ {$lead.a} $$", PG, "dollar-quoted"),
+        ("SELECT '{$lead.a}", PG, "ends inside a string"),
+        ("{for $lead = $batch}'{$lead.a}{end}'", PG, "loop body leaves a string open"),
+        ("{if $lead.a}'{else}x{end}", PG, "leaves a string open"),
+        ("SELECT {autocomma}", PG, "outside a {for} loop"),
+        ("SELECT '{batch_in \"a\"}'", PG, "cannot go inside a string"),
+        ("SELECT {$lead.a}", PG, None),
+        ("{for $l = $batch}{$lead.a}{end}", PG, "undefined variable $lead outside {for}"),
+    ],
+)
+def test_unsafe_positions_are_refused_when_compiling(source: str, dialect: Any, fragment: str | None) -> None:
+    if fragment is None:
+        compile_template(source, dialect)
+        return
+    with pytest.raises(TemplateSyntaxError) as caught:
+        compile_template(source, dialect)
+    assert fragment in caught.value.message
+
+
+def test_mysql_dash_comment_needs_a_space() -> None:
+    # '--1' is minus minus one in MySQL, not a comment; a value after it is code.
+    assert render("SELECT 1 --{$lead.a}", [{"a": 2}], MY) == ["SELECT 1 --2"]
+
+
+def test_statements_split_at_top_level_semicolons_only() -> None:
+    source = "DELETE FROM t WHERE s = {segment_id}; INSERT INTO t VALUES ('a;b', {$lead.x}); -- done\n;"
+    assert render(source, [{"x": "1;2"}]) == [
+        "DELETE FROM t WHERE s = 17",
+        "INSERT INTO t VALUES ('a;b', '1;2')",
+    ]
+
+
+def test_modes_batch_per_lead_and_once() -> None:
+    batch = [{"_id": "p1"}, {"_id": "p2"}]
+    assert compile_template("SELECT {$lead._id}", PG).mode == "per_lead"
+    assert render("SELECT {$lead._id}, {$index}", batch) == ["SELECT 'p1', 0", "SELECT 'p2', 1"]
+    assert compile_template("DELETE FROM t WHERE s = {segment_id}", PG).mode == "once"
+    assert render("DELETE FROM t WHERE s = {segment_id}", batch) == ["DELETE FROM t WHERE s = 17"]
+    assert compile_template('DELETE FROM t WHERE id IN ({batch_in "_id"})', PG).mode == "batch"
+
+
+def test_batch_in_renders_literals_and_null_for_an_empty_batch() -> None:
+    source = 'DELETE FROM t WHERE id IN ({batch_in "a.b"})'
+    assert render(source, [{"a": {"b": "x'"}}, {"a": {"b": 5}}, {}]) == ["DELETE FROM t WHERE id IN ('x''', 5, NULL)"]
+    assert render(source, []) == ["DELETE FROM t WHERE id IN (NULL)"]
+
+
+def test_loops_conditions_and_filters() -> None:
+    source = (
+        "INSERT INTO t VALUES {for $i, $lead = $batch}({$i}, "
+        "{if $lead.age >= 18}{$lead.name|upper}{elseif $lead.age}{$lead.name|lower}"
+        '{else}{$lead.name|default "anon"}{end}, '
+        "{$lead.n|int}){autocomma}{end}"
+    )
+    batch = [
+        {"age": 30, "name": "Ann", "n": " 7 "},
+        {"age": 5, "name": "Bob", "n": 2.9},
+        {"name": "", "n": None},
+    ]
+    assert render(source, batch) == ["INSERT INTO t VALUES (0, 'ANN', 7),(1, 'bob', 2),(2, 'anon', NULL)"]
+    with pytest.raises(RenderError, match="not an integer"):
+        render("SELECT {$lead.n|int}", [{"n": "seven"}])
+
+
+def test_comparisons_between_different_types_are_false_not_errors() -> None:
+    source = "{if $lead.a > 3}big{else}small{end}"
+    assert render(source, [{"a": "x"}, {"a": None}, {"a": 4}]) == ["small", "small", "big"]
+
+
+def test_values_the_target_cannot_hold_are_refused() -> None:
+    with pytest.raises(RenderError, match="U\\+0000"):
+        render("SELECT {$lead.a}", [{"a": "nul\x00"}])
+    with pytest.raises(RenderError, match="U\\+D800"):
+        render("SELECT {$lead.a}", [{"a": "\ud800"}], MY)
+    with pytest.raises(RenderError, match="not a number"):
+        render("SELECT {$lead.a}", [{"a": float("nan")}])
+    # MySQL writes NUL as an escape, so it is fine there.
+    assert render("SELECT {$lead.a}", [{"a": "a\x00"}], MY) == ["SELECT 'a\\0'"]
+
+
+def test_compiled_templates_are_cached_per_dialect_settings() -> None:
+    source = "SELECT {$lead.a}"
+    assert compile_template(source, dialect_for("mysql")) is compile_template(source, MySQLDialect())
+    assert compile_template(source, MySQLDialect(no_backslash_escapes=True)) is not compile_template(source, MY)
