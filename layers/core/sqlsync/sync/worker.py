@@ -212,13 +212,11 @@ class _SegmentRun:
                     raise
                 self.record_failure(message_id, f"{event.type.value} {event.id}: {exc}")
                 return
-        if event.type is EventType.CLEARED:
+        if event.type in (EventType.CLEARED, EventType.DELETED):
             # Members claimed after this clear must stay: apply them again after the DELETE committed.
-            later = [m for m in self.ledger.members(self.integration.id, self.segment_id, event.version)]
-            for chunk in _chunks(
-                [_as_change(m, message_id, event) for m in later if m.state == "in"],
-                self.integration.batch_size,
-            ):
+            later = self.ledger.members(self.integration.id, self.segment_id, event.version)
+            members = [_as_change(entry, message_id, event) for entry in later if entry.state == "in"]
+            for chunk in _chunks(members, self.integration.batch_size):
                 self.execute_bisecting(chunk)
 
     # Execution ---------------------------------------------------------------------------

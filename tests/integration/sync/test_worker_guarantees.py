@@ -1,0 +1,181 @@
+"""What the worker promises: order and redelivery do not matter, a bad row does not sink its neighbours,
+a target that is down loses nothing, and two workers racing on the same profiles end in the right state."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from sqlsync.connectors import Target, target_for
+from sqlsync.models import SegmentEvent
+from sqlsync.store import InMemoryLedgerStore, InMemoryStatsStore
+from sqlsync.sync import QueueMessage, SyncWorker
+from testkit import event, integration, messages, rows, run_sql
+
+TEMPLATES = {
+    "profiles_added": "INSERT INTO members (seg, client) VALUES "
+    "{for $i, $lead = $batch}({segment_id}, '{$lead.CustomID}'){autocomma}{end} ON CONFLICT (seg, client) DO NOTHING",
+    "profiles_removed": 'DELETE FROM members WHERE seg = {segment_id} AND client IN ({batch_in "CustomID"})',
+    "segment_cleared": "DELETE FROM members WHERE seg = {segment_id}",
+}
+EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+def create_members(url: str, client_type: str = "text") -> None:
+    run_sql(
+        url,
+        "DROP TABLE IF EXISTS members",
+        f"CREATE TABLE members (seg int, client {client_type}, PRIMARY KEY (seg, client))",
+    )
+
+
+def random_stream(rng: random.Random, count: int, profiles: int = 12) -> list[SegmentEvent]:
+    """Add/remove/clear events at increasing times over a small set of profiles."""
+    stream = []
+    for index in range(count):
+        roll = rng.random()
+        if roll < 0.05:
+            stream.append(event("segment.cleared", at=index))
+            continue
+        chosen = rng.sample([f"p{n}" for n in range(profiles)], rng.randint(1, 4))
+        kind = "segment.profiles_added" if roll < 0.65 else "segment.profiles_removed"
+        stream.append(event(kind, chosen, at=index))
+    return stream
+
+
+def in_order(stream: Sequence[SegmentEvent]) -> set[tuple[int, str]]:
+    members: set[str] = set()
+    for item in stream:
+        if item.type == "segment.cleared":
+            members.clear()
+        for profile in item.profiles:
+            (members.add if item.type == "segment.profiles_added" else members.discard)(profile.id)
+    return {(17, member) for member in members}
+
+
+def table(url: str) -> set[tuple[int, str]]:
+    return {(seg, client) for seg, client in rows(url, "SELECT seg, client FROM members")}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_shuffled_and_duplicated_delivery_ends_as_in_order_delivery(sqlite_url: str, seed: int) -> None:
+    rng = random.Random(seed)
+    create_members(sqlite_url)
+    stream = random_stream(rng, 60)
+    # GIVEN the stream's messages, some delivered twice, in a random order, in random batches
+    deliveries = messages(stream)
+    deliveries += rng.sample(deliveries, len(deliveries) // 3)
+    rng.shuffle(deliveries)
+    config = integration(sqlite_url, TEMPLATES, batch_size=rng.choice([1, 3, 100]))
+    worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), InMemoryStatsStore())
+    position = 0
+    while position < len(deliveries):
+        size = rng.randint(1, 10)
+        report = worker.process(deliveries[position : position + size])
+        assert not report.failed_message_ids
+        position += size
+    # THEN the table equals applying the events once, in order
+    assert table(sqlite_url) == in_order(stream)
+
+
+@pytest.mark.services
+def test_a_bad_row_is_isolated_and_its_neighbours_commit(postgres_url: str) -> None:
+    create_members(postgres_url, "varchar(8)")
+    stats = InMemoryStatsStore()
+    config = integration(postgres_url, TEMPLATES, batch_size=50)
+    worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), stats)
+    good_1 = event("segment.profiles_added", ["a1", "a2", "a3"], at=0)
+    bad = event("segment.profiles_added", ["b1", ("b2", {"CustomID": "far-too-long-for-8"}), "b3"], at=1)
+    good_2 = event("segment.profiles_added", ["c1", "c2"], at=2)
+    batch = messages([good_1, bad, good_2])
+    # WHEN one profile's value is rejected by the database
+    report = worker.process(batch)
+    # THEN only the message carrying it fails; every other profile committed
+    assert report.failed_message_ids == {batch[1].message_id}
+    assert table(postgres_url) == {(17, client) for client in ("a1", "a2", "a3", "b1", "b3", "c1", "c2")}
+    assert report.errors == 1
+    [bucket] = stats.query(config.id, *EVER)
+    assert bucket.errors == 1 and bucket.profiles == 7
+    assert bucket.last_error is not None
+    assert "profile b2" in bucket.last_error and "too long" in bucket.last_error
+    # AND redelivery after a fix applies it without touching the others twice in the table
+    run_sql(postgres_url, "ALTER TABLE members ALTER COLUMN client TYPE text")
+    assert not worker.process([batch[1]]).failed_message_ids
+    assert (17, "far-too-long-for-8") in table(postgres_url)
+
+
+class CountingTarget:
+    """A real target that counts the transactions it is asked to run."""
+
+    def __init__(self, target: Target, delay: float = 0.0, seed: int = 0) -> None:
+        self.target = target
+        self.transactions = 0
+        self.delay = delay
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+
+    @property
+    def dialect(self) -> Any:
+        return self.target.dialect
+
+    def execute(self, statements: list[str]) -> Any:
+        with self.lock:
+            self.transactions += 1
+            pause = self.rng.random() * self.delay
+        time.sleep(pause)
+        return self.target.execute(statements)
+
+
+def test_a_target_that_is_down_fails_the_whole_batch_without_bisecting() -> None:
+    down = CountingTarget(Target("postgresql+pg8000://postgres@127.0.0.1:1/none", connect_timeout=2))
+    stats = InMemoryStatsStore()
+    config = integration("postgresql+pg8000://postgres@127.0.0.1:1/none", TEMPLATES, batch_size=2)
+    worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), stats, targets=lambda url: down)
+    batch = messages([event("segment.profiles_added", ["a", "b", "c", "d"], at=0), event("segment.cleared", at=1)])
+    report = worker.process(batch)
+    assert report.failed_message_ids == {message.message_id for message in batch}
+    assert down.transactions <= 1
+    [bucket] = stats.query(config.id, *EVER)
+    assert bucket.errors == 1 and bucket.last_error is not None and "target unavailable" in bucket.last_error
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("seed", range(5))
+def test_two_workers_racing_on_the_same_profiles_end_in_order(postgres_url: str, seed: int) -> None:
+    rng = random.Random(seed)
+    create_members(postgres_url)
+    stream = random_stream(rng, 80, profiles=6)
+    ledger = InMemoryLedgerStore()
+    config = integration(postgres_url, TEMPLATES, batch_size=4)
+    # Both workers share the ledger and the database; each target call waits a little to widen races.
+    workers = [
+        SyncWorker(
+            lambda account_id: [config],
+            ledger,
+            InMemoryStatsStore(),
+            targets=lambda url, n=n: CountingTarget(target_for(url), delay=0.01, seed=seed * 10 + n),
+        )
+        for n in range(2)
+    ]
+    deliveries = messages(stream)
+    rng.shuffle(deliveries)
+    shares: list[list[QueueMessage]] = [deliveries[0::2], deliveries[1::2]]
+    failures: list[set[str]] = []
+
+    def drain(worker: SyncWorker, share: list[QueueMessage]) -> None:
+        for start in range(0, len(share), 3):
+            failures.append(worker.process(share[start : start + 3]).failed_message_ids)
+
+    threads = [threading.Thread(target=drain, args=pair) for pair in zip(workers, shares, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not any(failures)
+    assert table(postgres_url) == in_order(stream)

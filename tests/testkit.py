@@ -1,0 +1,75 @@
+"""Builders shared by the tests: events, integrations, queue messages, and a reader of target tables."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlsync.connectors import target_for
+from sqlsync.models import Integration, SegmentEvent
+from sqlsync.sync import QueueMessage, to_messages
+
+BASE_TIME = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+_ids = itertools.count(1)
+
+
+def event(
+    type_: str,
+    profiles: Iterable[str | tuple[str, dict[str, Any]]] = (),
+    *,
+    at: float = 0,
+    segment: int = 17,
+    segment_name: str | None = "VIP",
+    account: int = 1,
+    event_id: str | None = None,
+) -> SegmentEvent:
+    """A platform event `at` seconds after BASE_TIME; a profile given by id alone gets CustomID = id."""
+    built = []
+    for profile in profiles:
+        profile_id, fields = (profile, {"CustomID": profile}) if isinstance(profile, str) else profile
+        built.append({"id": profile_id, "fields": fields})
+    return SegmentEvent.model_validate(
+        {
+            "id": event_id or f"evt-{next(_ids)}",
+            "type": type_,
+            "account_id": account,
+            "occurred_at": (BASE_TIME + timedelta(seconds=at)).isoformat(),
+            "segment": {"id": segment, "name": segment_name},
+            "profiles": built,
+        }
+    )
+
+
+def messages(events: Sequence[SegmentEvent]) -> list[QueueMessage]:
+    return [
+        QueueMessage(f"msg-{index}-{part}", body)
+        for index, item in enumerate(events)
+        for part, body in enumerate(to_messages(item))
+    ]
+
+
+def integration(target_url: str, templates: dict[str, str], **overrides: Any) -> Integration:
+    values: dict[str, Any] = {
+        "id": f"int-{next(_ids)}",
+        "name": "test",
+        "account_id": 1,
+        "target_url": target_url,
+        "segment_ids": [17],
+        "batch_size": 100,
+        "templates": templates,
+        "created_at": BASE_TIME,
+        "updated_at": BASE_TIME,
+    }
+    values.update(overrides)
+    return Integration.model_validate(values)
+
+
+def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    with target_for(url).engine.connect() as connection:
+        return [tuple(row) for row in connection.exec_driver_sql(sql).fetchall()]
+
+
+def run_sql(url: str, *statements: str) -> None:
+    target_for(url).execute(list(statements))
