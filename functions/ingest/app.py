@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sqlsync.api.errors import error_response, install_error_handlers
 from sqlsync.models.events import EventsBody, events_of
 from sqlsync.settings import Settings
-from sqlsync.sync.exceptions import EnqueueError, PayloadTooLargeError
+from sqlsync.sync.exceptions import EnqueueError, PayloadTooLargeError, UnencodableValueError
 from sqlsync.sync.ingest import ingest
 from sqlsync.sync.queue import MessageSink, SQSSink
 
@@ -54,7 +54,15 @@ def _enqueue_failed(exc: EnqueueError) -> Response[str]:
     return error_response(HTTPStatus.SERVICE_UNAVAILABLE, f"{exc}; resending the same request is safe")
 
 
-install_error_handlers(app, {PayloadTooLargeError: _too_large, EnqueueError: _enqueue_failed})
+def _unencodable(exc: UnencodableValueError) -> Response[str]:
+    field, _, message = str(exc).partition(": ")
+    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": field, "message": message}])
+
+
+install_error_handlers(
+    app,
+    {PayloadTooLargeError: _too_large, EnqueueError: _enqueue_failed, UnencodableValueError: _unencodable},
+)
 
 
 @logger.inject_lambda_context

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from testkit import event
 
 from sqlsync.models import SegmentEvent
-from sqlsync.sync import InMemorySink, PayloadTooLargeError, ingest, to_messages
+from sqlsync.sync import InMemorySink, PayloadTooLargeError, UnencodableValueError, ingest, to_messages
 from sqlsync.sync.queue import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES, _batches
+from testkit import event
 
 
 def test_a_small_event_is_one_message_that_reads_back_equal() -> None:
@@ -52,3 +52,9 @@ def test_send_batches_respect_entry_count_and_total_size() -> None:
     assert [body for batch in batches for body in batch] == bodies
     assert all(len(batch) <= MAX_BATCH_ENTRIES for batch in batches)
     assert all(sum(len(body) for body in batch) <= MAX_MESSAGE_BYTES for batch in batches)
+
+
+def test_text_that_is_not_valid_unicode_is_refused_naming_the_profile() -> None:
+    bad = event("segment.profiles_added", ["ok", ("p", {"name": "\ud800"})])
+    with pytest.raises(UnencodableValueError, match=r"profiles\[1\]\.fields: contains text that is not valid Unicode"):
+        to_messages(bad)

@@ -1,6 +1,12 @@
 """Segment sync: ingest events, run the integrations' SQL templates on their targets."""
 
-from sqlsync.sync.exceptions import EnqueueError, InvalidIntegrationError, PayloadTooLargeError, SyncError
+from sqlsync.sync.exceptions import (
+    EnqueueError,
+    InvalidIntegrationError,
+    PayloadTooLargeError,
+    SyncError,
+    UnencodableValueError,
+)
 from sqlsync.sync.ingest import IngestResult, ingest, to_messages
 from sqlsync.sync.integrations import CachedIntegrations, IntegrationService, check_integration
 from sqlsync.sync.queue import InMemorySink, MessageSink, SQSSink
@@ -20,6 +26,7 @@ __all__ = [
     "SyncError",
     "SyncReport",
     "SyncWorker",
+    "UnencodableValueError",
     "check_integration",
     "ingest",
     "to_messages",

@@ -11,6 +11,10 @@ class PayloadTooLargeError(SyncError):
     """One profile alone does not fit in a queue message."""
 
 
+class UnencodableValueError(SyncError):
+    """A value that is not valid Unicode (a lone UTF-16 surrogate): refused at ingest, naming where."""
+
+
 class EnqueueError(SyncError):
     """The queue refused messages after retries; the caller may resend the whole request (idempotent)."""
 

@@ -11,8 +11,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic_core import PydanticSerializationError
+
 from sqlsync.models.events import SegmentEvent
-from sqlsync.sync.exceptions import PayloadTooLargeError
+from sqlsync.sync.exceptions import PayloadTooLargeError, UnencodableValueError
 from sqlsync.sync.queue import MAX_MESSAGE_BYTES, MessageSink
 
 # Room for the envelope (event fields) and for SQS attributes within the 256 KiB limit.
@@ -36,7 +38,11 @@ def to_messages(event: SegmentEvent, budget: int = MESSAGE_BUDGET) -> list[str]:
     parts: list[str] = []
     used = 0
     for index, profile in enumerate(event.profiles):
-        part = profile.model_dump_json()
+        try:
+            # Typed strings are checked by pydantic; free-form field values are only caught here.
+            part = profile.model_dump_json()
+        except PydanticSerializationError:
+            raise UnencodableValueError(f"profiles[{index}].fields: contains text that is not valid Unicode") from None
         size = len(part.encode()) + 1
         if size > room:
             raise PayloadTooLargeError(

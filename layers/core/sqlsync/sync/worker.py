@@ -100,7 +100,11 @@ class SyncWorker:
                 report.failed_message_ids.add(message.message_id)
                 continue
             for integration in self.integrations(event.account_id):
-                if integration.active and event.segment.id in integration.segment_ids:
+                if (
+                    integration.active
+                    and integration.account_id == event.account_id
+                    and event.segment.id in integration.segment_ids
+                ):
                     by_id[integration.id] = integration
                     groups[(integration.id, event.segment.id)].append((event, message.message_id))
         down: set[str] = set()

@@ -1,0 +1,129 @@
+"""One conformance suite over every dialect, plus what each one decides differently."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pymysql
+import pytest
+
+from sqlsync.dialects import (
+    Dialect,
+    MySQLDialect,
+    PostgreSQLDialect,
+    SQLiteDialect,
+    UnsupportedDialectError,
+    dialect_for,
+)
+from sqlsync.dialects.exceptions import RenderError
+
+DIALECTS = [
+    PostgreSQLDialect(),
+    MySQLDialect(),
+    MySQLDialect(no_backslash_escapes=True),
+    MySQLDialect(ansi_quotes=True),
+    SQLiteDialect(),
+]
+
+
+@pytest.fixture(params=DIALECTS, ids=repr)
+def dialect(request: pytest.FixtureRequest) -> Dialect:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_null_numbers_and_strings(dialect: Dialect) -> None:
+    assert dialect.render_literal(None) == "NULL"
+    assert dialect.render_literal(42) == "42"
+    assert dialect.render_literal(-7) == "(-7)"
+    assert dialect.render_literal(2.5) == "2.5"
+    assert dialect.render_literal(Decimal("1.10")) == "1.10"
+    assert dialect.render_literal("plain") == "'plain'"
+    assert dialect.render_string_literal(5) == "'5'"
+    assert dialect.render_string_literal(None) == "NULL"
+
+
+def test_quotes_never_end_the_literal(dialect: Dialect) -> None:
+    rendered = dialect.render_literal("it's")
+    assert rendered in ("'it''s'", "'it\\'s'")
+
+
+def test_structured_values_render_as_json_text_and_dates_as_iso(dialect: Dialect) -> None:
+    assert dialect.render_literal({"a": 1}) == dialect.render_string('{"a":1}')
+    assert dialect.to_text({"a": [1, "é"]}) == '{"a":[1,"é"]}'
+    assert dialect.to_text(datetime(2026, 1, 2, 3, 4, tzinfo=UTC)) == "2026-01-02T03:04:00+00:00"
+    assert dialect.to_text(date(2026, 1, 2)) == "2026-01-02"
+    assert dialect.to_text(True) == "true"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), Decimal("NaN"), "\ud800", object()])
+def test_values_sql_cannot_hold_are_refused(dialect: Dialect, value: object) -> None:
+    with pytest.raises(RenderError):
+        dialect.render_literal(value)
+
+
+@pytest.mark.parametrize("value", ["abc_1", "17", "A" * 63])
+def test_safe_identifier_parts_pass(dialect: Dialect, value: str) -> None:
+    assert dialect.check_identifier(value) == value
+
+
+@pytest.mark.parametrize("value", ["", "a b", 'a"b', "a`b", "A" * 64, "é"])
+def test_unsafe_identifier_parts_are_refused(dialect: Dialect, value: str) -> None:
+    with pytest.raises(RenderError, match="not a safe identifier"):
+        dialect.check_identifier(value)
+
+
+def test_postgresql_refuses_nul_and_keeps_backslashes_plain() -> None:
+    pg = PostgreSQLDialect()
+    assert pg.render_literal("a\\b") == "'a\\b'"
+    with pytest.raises(RenderError, match="U\\+0000"):
+        pg.render_literal("a\x00")
+    assert pg.escape_in_string("a\\'", "'", backslashes=True) == "a\\\\''"
+
+
+def test_mysql_escapes_like_the_driver_does() -> None:
+    my = MySQLDialect()
+    hostile = "a'b\"c\\d\x00e\nf\rg\x1ah"
+    # pymysql's own escaping is the reference for the default sql_mode
+    assert my.render_literal(hostile) == "'" + pymysql.converters.escape_string(hostile) + "'"
+    assert MySQLDialect(no_backslash_escapes=True).render_literal(hostile) == "'" + hostile.replace("'", "''") + "'"
+
+
+def test_mysql_sql_mode_decides_quotes_and_backslashes() -> None:
+    default = MySQLDialect.from_sql_mode("STRICT_TRANS_TABLES,NO_ZERO_DATE")
+    assert default.backslash_escapes and '"' in default.string_quotes
+    ansi = MySQLDialect.from_sql_mode("ANSI_QUOTES, no_backslash_escapes")
+    assert not ansi.backslash_escapes and '"' in ansi.identifier_quotes and '"' not in ansi.string_quotes
+    assert dialect_for("mariadb").name == "mysql"
+
+
+def test_refine_reads_the_session_settings() -> None:
+    assert MySQLDialect().refine(lambda sql: "ANSI_QUOTES").identifier_quotes == {"`": "`", '"': '"'}  # type: ignore[attr-defined]
+    assert PostgreSQLDialect().refine(lambda sql: "off").backslash_escapes
+    assert not PostgreSQLDialect().refine(lambda sql: "on").backslash_escapes
+
+
+def test_quote_identifier_doubles_the_closing_quote() -> None:
+    assert PostgreSQLDialect().quote_identifier('we"ird') == '"we""ird"'
+    assert MySQLDialect().quote_identifier("we`ird") == "`we``ird`"
+
+
+def test_transient_errors_are_told_from_data_errors() -> None:
+    pg, my, lite = PostgreSQLDialect(), MySQLDialect(), SQLiteDialect()
+    assert pg.is_transient(Exception({"C": "08006", "M": "connection failure"}))
+    assert pg.is_transient(Exception({"C": "57014", "M": "canceling statement due to statement timeout"}))
+    assert not pg.is_transient(Exception({"C": "22001", "M": "value too long"}))
+    assert pg.is_transient(OSError("connection refused"))
+    assert my.is_transient(Exception(2003, "Can't connect"))
+    assert my.is_transient(Exception(1213, "Deadlock found"))
+    assert not my.is_transient(Exception(1406, "Data too long"))
+    assert lite.is_transient(Exception("database is locked"))
+    assert not lite.is_transient(Exception("no such table: x"))
+    assert pg.describe_error(Exception({"C": "22001", "M": "value too long", "D": "detail"})) == (
+        "value too long (detail) [SQLSTATE 22001]"
+    )
+
+
+def test_unknown_databases_are_named_with_the_supported_ones() -> None:
+    with pytest.raises(UnsupportedDialectError, match="unsupported database 'db2'; supported: mariadb, mysql"):
+        dialect_for("db2")

@@ -1,0 +1,87 @@
+"""The worker on SQLite with the in-memory stores: routing, skipping, failures and statistics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlsync.store import InMemoryLedgerStore, InMemoryStatsStore
+from sqlsync.sync import QueueMessage, SyncWorker
+from testkit import event, integration, messages, rows, run_sql
+
+TEMPLATES = {
+    "profiles_added": "INSERT OR REPLACE INTO m (seg, client, name) "
+    "VALUES ({segment_id}, '{$lead.CustomID}', {$lead.name})",
+    "profiles_removed": 'DELETE FROM m WHERE seg = {segment_id} AND client IN ({batch_in "CustomID"})',
+}
+EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+def setup(url: str, **overrides: object) -> tuple[SyncWorker, InMemoryStatsStore, str]:
+    run_sql(url, "CREATE TABLE IF NOT EXISTS m (seg int, client text, name text, PRIMARY KEY (seg, client))")
+    config = integration(url, TEMPLATES, **overrides)
+    stats = InMemoryStatsStore()
+    return SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), stats), stats, config.id
+
+
+def test_a_template_without_a_loop_runs_once_per_profile(sqlite_url: str) -> None:
+    worker, stats, integration_id = setup(sqlite_url)
+    report = worker.process(messages([event("segment.profiles_added", ["a", ("b", {"CustomID": "b", "name": "B"})])]))
+    assert (report.statements, report.profiles) == (2, 2)
+    assert rows(sqlite_url, "SELECT client, name FROM m ORDER BY client") == [("a", None), ("b", "B")]
+    [bucket] = stats.query(integration_id, *EVER)
+    assert (bucket.statements, bucket.profiles, bucket.errors) == (2, 2, 0)
+
+
+def test_unreadable_messages_fail_and_are_not_dropped(sqlite_url: str) -> None:
+    worker, _, _ = setup(sqlite_url)
+    good = messages([event("segment.profiles_added", ["a"])])
+    report = worker.process([QueueMessage("junk", '{"not": "an event"}'), *good])
+    assert report.failed_message_ids == {"junk"}
+    assert rows(sqlite_url, "SELECT client FROM m") == [("a",)]
+
+
+def test_events_for_other_segments_accounts_or_paused_integrations_do_nothing(sqlite_url: str) -> None:
+    worker, _, _ = setup(sqlite_url)
+    report = worker.process(
+        messages(
+            [event("segment.profiles_added", ["a"], segment=99), event("segment.profiles_added", ["b"], account=2)]
+        )
+    )
+    assert (report.statements, report.failed_message_ids) == (0, set())
+    paused, _, _ = setup(sqlite_url, active=False)
+    assert paused.process(messages([event("segment.profiles_added", ["c"])])).statements == 0
+    assert rows(sqlite_url, "SELECT count(*) FROM m") == [(0,)]
+
+
+def test_a_value_that_cannot_be_rendered_fails_only_its_profile(sqlite_url: str) -> None:
+    _, stats, _ = setup(sqlite_url)
+    templates = {**TEMPLATES, "profiles_added": TEMPLATES["profiles_added"].replace("{$lead.name}", "{$lead.name|int}")}
+    config = integration(sqlite_url, templates)
+    worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), stats)
+    integration_id = config.id
+    batch = messages(
+        [
+            event("segment.profiles_added", ["a"]),
+            event("segment.profiles_added", [("bad", {"CustomID": "b", "name": "x"})]),
+        ]
+    )
+    report = worker.process(batch)
+    assert report.failed_message_ids == {batch[1].message_id}
+    assert rows(sqlite_url, "SELECT client FROM m") == [("a",)]
+    [bucket] = stats.query(integration_id, *EVER)
+    assert (
+        bucket.last_error is not None and "profile bad" in bucket.last_error and "not an integer" in bucket.last_error
+    )
+
+
+def test_stale_and_repeated_events_are_skipped_or_reapplied_harmlessly(sqlite_url: str) -> None:
+    worker, _, _ = setup(sqlite_url)
+    added = event("segment.profiles_added", ["a"], at=10)
+    worker.process(messages([added]))
+    # an older removal arrives late: skipped
+    stale = worker.process(messages([event("segment.profiles_removed", ["a"], at=5)]))
+    assert stale.skipped == 1 and stale.statements == 0
+    # the same add delivered again: applied again, same result
+    again = worker.process(messages([added]))
+    assert again.statements == 1
+    assert rows(sqlite_url, "SELECT client FROM m") == [("a",)]
