@@ -7,16 +7,15 @@ that need it skip, except under SQLSYNC_REQUIRE_SERVICES=1 (CI), where absence f
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from testkit import ROOT
+
 REQUIRE_SERVICES = os.environ.get("SQLSYNC_REQUIRE_SERVICES") == "1"
 PG_ADMIN_URL = os.environ.get("SQLSYNC_TEST_POSTGRES", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres")
 MARIADB_ADMIN_URL = os.environ.get("SQLSYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
@@ -76,11 +75,44 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'target.db'}"
 
 
-def load_function(name: str) -> ModuleType:
-    """Import functions/<name>/app.py as Lambda would, under a module name of its own."""
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"sqlsync_function_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """moto with every table and queue of template.yaml created, and the functions' environment set.
+
+    Yields the physical names: logical id -> table name or queue URL (and "<Queue>.Arn")."""
+    import boto3
+    from moto import mock_aws
+
+    from sqlsync.local.cfn import describe, load_template
+
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_METRICS_NAMESPACE": "sqlsync",
+        "POWERTOOLS_SERVICE_NAME": "sqlsync",
+    }.items():
+        monkeypatch.setenv(name, value)
+    wiring = describe(load_template(ROOT / "template.yaml"))
+    with mock_aws():
+        dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
+        physical: dict[str, str] = {"AWS::Region": "us-east-1"}
+        for table in wiring.tables.values():
+            name = f"test-{table.logical_id}"
+            dynamodb.create_table(TableName=name, **table.create_table_kwargs())
+            physical[table.logical_id] = name
+        # Dead-letter queues first: the queues that redrive to them need their ARNs.
+        queues = sorted(wiring.queues.values(), key=lambda queue: queue.dead_letter_logical_id is not None)
+        for queue in queues:
+            dead_letter_arn = physical.get(f"{queue.dead_letter_logical_id}.Arn")
+            url = sqs.create_queue(
+                QueueName=f"test-{queue.logical_id}", Attributes=queue.create_queue_attributes(dead_letter_arn)
+            )["QueueUrl"]
+            physical[queue.logical_id] = url
+            physical[f"{queue.logical_id}.Arn"] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+        for function in wiring.functions.values():
+            for name, value in function.resolved_environment(physical).items():
+                monkeypatch.setenv(name, value)
+        yield physical

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from sqlsync.connectors import target_for
 from sqlsync.models import Integration, SegmentEvent
 from sqlsync.sync import QueueMessage, to_messages
 
+ROOT = Path(__file__).resolve().parent.parent
 BASE_TIME = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 _ids = itertools.count(1)
 
@@ -73,3 +77,13 @@ def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 def run_sql(url: str, *statements: str) -> None:
     target_for(url).execute(list(statements))
+
+
+def load_function(name: str) -> ModuleType:
+    """Import functions/<name>/app.py as Lambda would, under a module name of its own."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"sqlsync_function_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,190 @@
+"""The three handlers, end to end on moto: HTTP events in, queue messages and DynamoDB items out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from testkit import ROOT, event, load_function, run_sql
+
+EVENTS = ROOT / "events"
+
+
+class Context:
+    function_name = "test"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def http(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event."""
+    query = query or {}
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "&".join(f"{key}={value}" for key, value in query.items()),
+        "queryStringParameters": query or None,
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": method, "path": path, "sourceIp": "127.0.0.1"}, "stage": "$default"},
+        "body": body if body is None or isinstance(body, str) else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def call(function: Any, request: dict[str, Any]) -> tuple[int, Any]:
+    response = function.lambda_handler(request, Context())
+    body = response.get("body") or "null"
+    return int(response["statusCode"]), json.loads(body)
+
+
+def queued(queue_url: str) -> list[str]:
+    sqs = boto3.client("sqs")
+    bodies: list[str] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return bodies
+        bodies += [message["Body"] for message in batch]
+
+
+def test_ingest_enqueues_valid_events_and_names_the_field_of_bad_ones(aws: dict[str, str]) -> None:
+    ingest = load_function("ingest")
+    sample = json.loads(Path(EVENTS / "platform" / "profiles_added.json").read_text())
+    status, body = call(ingest, http("POST", "/v1/events", {"events": [sample, {**sample, "id": "other"}]}))
+    assert (status, body) == (202, {"accepted": 2, "messages": 2})
+    assert [json.loads(message)["id"] for message in queued(aws["SyncQueue"])] == [sample["id"], "other"]
+    # a bad event anywhere in the request: 422 naming it, and nothing enqueued
+    status, body = call(
+        ingest, http("POST", "/v1/events", {"events": [sample, {**sample, "occurred_at": "yesterday"}]})
+    )
+    assert status == 422 and body["errors"][0]["field"] == "events[1].occurred_at"
+    assert body["message"].startswith("events[1].occurred_at: ")
+    status, body = call(ingest, http("POST", "/v1/events", "{not json"))
+    assert (status, body["errors"]) == (422, [{"field": "body", "message": "the body is not valid JSON"}])
+    # a field value that is not valid Unicode (JSON allows a lone surrogate escape)
+    surrogate = json.dumps({**sample, "profiles": [{"id": "p", "fields": {"a": "@"}}]}).replace("@", "\\ud800")
+    status, body = call(ingest, http("POST", "/v1/events", surrogate))
+    assert body["errors"][0]["field"] == "profiles[0].fields"
+    assert status == 422
+    assert queued(aws["SyncQueue"]) == []
+
+
+def test_ingest_splits_a_large_event_across_messages(aws: dict[str, str]) -> None:
+    ingest = load_function("ingest")
+    big = event("segment.profiles_added", [(f"p{n}", {"CustomID": f"c{n}", "bio": "x" * 2000}) for n in range(400)])
+    status, body = call(ingest, http("POST", "/v1/events", big.model_dump(mode="json")))
+    assert status == 202 and body["messages"] > 3
+    parts = [json.loads(message) for message in queued(aws["SyncQueue"])]
+    assert sorted(profile["id"] for part in parts for profile in part["profiles"]) == sorted(
+        f"p{n}" for n in range(400)
+    )
+
+
+def test_api_creates_lists_gets_and_deletes_integrations(aws: dict[str, str], sqlite_url: str) -> None:
+    api = load_function("api")
+    body = {
+        "name": "demo",
+        "account_id": 1,
+        "target_url": "postgresql+pg8000://sync:secret@db.example.com/crm",
+        "segment_ids": [17],
+        "templates": {"profiles_added": "SELECT {$lead.a}", "profiles_removed": "SELECT 1"},
+    }
+    status, created = call(api, http("POST", "/v1/integrations", body))
+    assert status == 201 and created["target_url"] == "postgresql+pg8000://sync:***@db.example.com/crm"
+    assert created["batch_size"] == 100 and created["active"] is True
+    status, listed = call(api, http("GET", "/v1/integrations", query={"account_id": "1"}))
+    assert status == 200 and [item["id"] for item in listed] == [created["id"]]
+    status, fetched = call(api, http("GET", f"/v1/integrations/{created['id']}"))
+    assert status == 200 and fetched == created
+    status, _ = call(api, http("DELETE", f"/v1/integrations/{created['id']}"))
+    assert status == 204
+    status, missing = call(api, http("GET", f"/v1/integrations/{created['id']}"))
+    assert status == 404 and created["id"] in missing["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "location"),
+    [
+        (
+            {"templates": {"profiles_added": "INSERT {for $l = $batch}", "profiles_removed": "x"}},
+            "templates.profiles_added",
+            {"line": 1, "column": 25},
+        ),
+        ({"target_url": "oracle+oracledb://u@h/db"}, "target_url", {}),
+        ({"target_url": "not a url"}, "target_url", {}),
+        ({"batch_size": 0}, "batch_size", {}),
+        ({"surprise": 1}, "surprise", {}),
+    ],
+)
+def test_api_refuses_bad_integrations_naming_the_field(
+    aws: dict[str, str], change: dict[str, Any], field: str, location: dict[str, int]
+) -> None:
+    api = load_function("api")
+    body = {
+        "name": "bad",
+        "account_id": 1,
+        "target_url": "sqlite:///x.db",
+        "segment_ids": [17],
+        "templates": {"profiles_added": "SELECT 1", "profiles_removed": "SELECT 1"},
+        **change,
+    }
+    status, answer = call(api, http("POST", "/v1/integrations", body))
+    assert status == 422
+    [error] = answer["errors"]
+    assert error["field"] == field
+    assert {key: error[key] for key in location} == location
+
+
+def test_worker_applies_queued_events_and_reports_stats_through_the_api(aws: dict[str, str], sqlite_url: str) -> None:
+    api, ingest, worker = load_function("api"), load_function("ingest"), load_function("sync_worker")
+    run_sql(sqlite_url, "CREATE TABLE m (seg int, client text PRIMARY KEY)")
+    body = {
+        "name": "to sqlite",
+        "account_id": 1,
+        "target_url": sqlite_url,
+        "segment_ids": [17],
+        "templates": {
+            "profiles_added": "INSERT INTO m VALUES "
+            "{for $i, $lead = $batch}({segment_id}, '{$lead.CustomID}'){autocomma}{end}",
+            "profiles_removed": 'DELETE FROM m WHERE client IN ({batch_in "CustomID"})',
+        },
+    }
+    _, created = call(api, http("POST", "/v1/integrations", body))
+    call(ingest, http("POST", "/v1/events", event("segment.profiles_added", ["a", "b"]).model_dump(mode="json")))
+    call(ingest, http("POST", "/v1/events", '{"id": "x"}'))  # refused at ingest: never queued
+    sqs = boto3.client("sqs")
+    received = sqs.receive_message(QueueUrl=aws["SyncQueue"], MaxNumberOfMessages=10)["Messages"]
+    records = [
+        {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+        }
+        for message in received
+    ]
+    records.append({**records[0], "messageId": "poison", "body": "not json"})
+    answer = worker.lambda_handler({"Records": records}, Context())
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
+    status, stats = call(api, http("GET", f"/v1/integrations/{created['id']}/stats"))
+    assert status == 200 and (stats["statements"], stats["profiles"], stats["errors"]) == (1, 2, 0)
+    status, bad_range = call(
+        api,
+        http(
+            "GET",
+            f"/v1/integrations/{created['id']}/stats",
+            query={"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+        ),
+    )
+    assert status == 400 and bad_range["errors"][0]["field"] == "from"
