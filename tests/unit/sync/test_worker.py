@@ -85,3 +85,37 @@ def test_stale_and_repeated_events_are_skipped_or_reapplied_harmlessly(sqlite_ur
     again = worker.process(messages([added]))
     assert again.statements == 1
     assert rows(sqlite_url, "SELECT client FROM m") == [("a",)]
+
+
+class CountingTarget:
+    def __init__(self, url: str) -> None:
+        from sqlsync.connectors import target_for
+
+        self.target = target_for(url)
+        self.transactions = 0
+
+    @property
+    def dialect(self) -> object:
+        return self.target.dialect
+
+    def execute(self, statements: list[str]) -> object:
+        self.transactions += 1
+        return self.target.execute(statements)
+
+
+def test_a_statement_error_fails_the_chunk_without_splitting_it(sqlite_url: str) -> None:
+    # GIVEN a template whose table does not exist: no row is to blame
+    templates = {**TEMPLATES, "profiles_added": "INSERT INTO missing VALUES ({$lead.CustomID})"}
+    config = integration(sqlite_url, {**templates, "profiles_added": templates["profiles_added"] + " -- x"})
+    counting = CountingTarget(sqlite_url)
+    stats = InMemoryStatsStore()
+    worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), stats, targets=lambda url: counting)
+    batch = messages(
+        [event("segment.profiles_added", [f"p{n}" for n in range(8)]), event("segment.profiles_added", ["q"])]
+    )
+    report = worker.process(batch)
+    # THEN every message fails, after one attempt instead of one per profile
+    assert report.failed_message_ids == {message.message_id for message in batch}
+    assert counting.transactions == 1
+    [bucket] = stats.query(config.id, *EVER)
+    assert bucket.last_error is not None and "9 profile(s) not applied: no such table: missing" in bucket.last_error

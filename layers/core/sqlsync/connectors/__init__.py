@@ -14,11 +14,13 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 class TargetError(Exception):
-    """A statement or the connection failed. `transient` is True when the rows are not to blame."""
+    """A statement or the connection failed. `transient`: the connection or server failed, retry later;
+    `statement_level`: the statement itself is wrong (no row is to blame); otherwise a row is to blame."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, statement_level: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.statement_level = statement_level
 
 
 @dataclass
@@ -99,14 +101,16 @@ class _TranslateErrors:
 
         if exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
             return
+        statement_level = False
         if isinstance(exc, sa_exc.DBAPIError):
             cause: BaseException = exc.orig if exc.orig is not None else exc
             transient = exc.connection_invalidated or self.dialect.is_transient(cause)
+            statement_level = not transient and self.dialect.is_statement_error(cause)
             message = self.dialect.describe_error(cause)
         else:
             transient = isinstance(exc, sa_exc.DisconnectionError | sa_exc.TimeoutError)
             message = str(exc)
-        raise TargetError(message.strip()[:2000], transient=transient) from exc
+        raise TargetError(message.strip()[:2000], transient=transient, statement_level=statement_level) from exc
 
 
 _targets: dict[str, Target] = {}

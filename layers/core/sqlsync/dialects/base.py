@@ -142,6 +142,11 @@ class Dialect:
         """A failure of the connection or the server, not of the data: retry the chunk later, whole."""
         return False
 
+    def is_statement_error(self, error: BaseException) -> bool:
+        """An error no value can cause (syntax, unknown table or column, no privilege): the template or the
+        target's schema is wrong, so splitting the chunk to find a bad row would only repeat it."""
+        return False
+
     def describe_error(self, error: BaseException) -> str:
         """The driver's error as one line a user can act on."""
         return " ".join(str(error).split())

@@ -16,6 +16,9 @@ from sqlsync.dialects.base import Dialect
 # connection, too many connections, lock wait timeout, deadlock, query interrupted, server shutdown.
 _TRANSIENT_CODES = frozenset({1040, 1053, 1205, 1213, 1317, 2002, 2003, 2006, 2013, 2055})
 
+# Syntax error, unknown table/column/database, access denied: no quoted value can cause these.
+_STATEMENT_CODES = frozenset({1044, 1045, 1049, 1054, 1064, 1142, 1143, 1146, 1149})
+
 _BACKSLASH_ESCAPES = str.maketrans(
     {"\\": "\\\\", "\x00": "\\0", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z", "'": "\\'", '"': '\\"'}
 )
@@ -55,8 +58,15 @@ class MySQLDialect(Dialect):
         return {"connect_timeout": max(1, round(connect_timeout))}
 
     def is_transient(self, error: BaseException) -> bool:
-        code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+        code = _code(error)
         return code is None or code in _TRANSIENT_CODES
+
+    def is_statement_error(self, error: BaseException) -> bool:
+        return _code(error) in _STATEMENT_CODES
 
     def __repr__(self) -> str:
         return f"<MySQLDialect backslash_escapes={self.backslash_escapes} ansi_quotes={self.ansi_quotes}>"
+
+
+def _code(error: BaseException) -> int | None:
+    return error.args[0] if error.args and isinstance(error.args[0], int) else None

@@ -11,6 +11,9 @@ from sqlsync.dialects.base import Dialect
 # SQLSTATE classes that say nothing about the rows: connection exceptions, insufficient resources,
 # operator intervention (shutdown, query cancelled by timeout), transaction rollback (deadlock).
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40", "58")
+# Syntax error, undefined table/column/function, insufficient privilege: values are always quoted
+# literals, so none of these can come from a profile.
+_STATEMENT_SQLSTATES = frozenset({"42601", "42P01", "42703", "42883", "42501", "3F000"})
 
 
 class PostgreSQLDialect(Dialect):
@@ -35,12 +38,14 @@ class PostgreSQLDialect(Dialect):
         return {"timeout": connect_timeout}
 
     def is_transient(self, error: BaseException) -> bool:
-        details = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
-        sqlstate = str(details.get("C", ""))
+        sqlstate = _sqlstate(error)
         if sqlstate:
             return sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES)
         # No SQLSTATE: the driver failed before the server answered (refused, reset, timeout).
         return True
+
+    def is_statement_error(self, error: BaseException) -> bool:
+        return _sqlstate(error) in _STATEMENT_SQLSTATES
 
     def describe_error(self, error: BaseException) -> str:
         # pg8000 carries the server's error fields as a dict: M is the message, C the SQLSTATE.
@@ -52,3 +57,8 @@ class PostgreSQLDialect(Dialect):
 
     def __repr__(self) -> str:
         return f"<PostgreSQLDialect backslash_escapes={self.backslash_escapes}>"
+
+
+def _sqlstate(error: BaseException) -> str:
+    details = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+    return str(details.get("C", ""))

@@ -17,3 +17,7 @@ class SQLiteDialect(Dialect):
         # sqlite3 reports both "no such table" and "database is locked" as OperationalError.
         message = str(error).lower()
         return "locked" in message or "busy" in message or "unable to open" in message
+
+    def is_statement_error(self, error: BaseException) -> bool:
+        message = str(error).lower()
+        return message.startswith(("no such table", "no such column", "no such function")) or "syntax error" in message

@@ -221,20 +221,27 @@ class _SegmentRun:
             later = self.ledger.members(self.integration.id, self.segment_id, event.version)
             members = [_as_change(entry, message_id, event) for entry in later if entry.state == "in"]
             for chunk in _chunks(members, self.integration.batch_size):
-                self.execute_bisecting(chunk)
+                # Applied from the ledger without a claim, so checked again like any other chunk.
+                self.reconcile(self.execute_bisecting(chunk))
 
     # Execution ---------------------------------------------------------------------------
 
     def execute_bisecting(self, chunk: list[Change]) -> list[Change]:
         """Run the chunk; on a data error split it until the failing profiles are isolated.
 
-        Returns the changes that committed. A transient error (the target is down) propagates."""
+        Returns the changes that committed. A transient error (the target is down) propagates; a
+        statement-level error (bad template, missing table) fails the chunk whole: no row is to blame."""
         try:
             self.execute(self.render(chunk))
             return chunk
         except (RenderError, TargetError) as exc:
             if isinstance(exc, TargetError) and exc.transient:
                 raise
+            if isinstance(exc, TargetError) and exc.statement_level:
+                for message_id in sorted({change.message_id for change in chunk}):
+                    self.failed.add(message_id)
+                self.record_failure(chunk[0].message_id, f"{len(chunk)} profile(s) not applied: {exc}")
+                return []
             if len(chunk) == 1:
                 change = chunk[0]
                 self.record_failure(change.message_id, f"profile {change.profile_id}: {exc}")
