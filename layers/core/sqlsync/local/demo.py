@@ -1,0 +1,195 @@
+"""The local demo: an SQLite target, integrations created through the API, sample events sent over HTTP.
+
+The demo integration syncs segment 17 of account 1 into an SQLite file with templates adapted from the
+vendor's MySQL examples (docs: Altcraft "Static segment synchronization"): `'{...}'` instead of `"{...}"`
+(in SQLite a double-quoted word is an identifier first), CURRENT_TIMESTAMP instead of NOW(), and
+`ON CONFLICT ... DO UPDATE` instead of `ON DUPLICATE KEY UPDATE`.
+
+Integrations are always created with POST /v1/integrations through the stack's gateway, so the API
+handler checks them (templates compile, the URL names a supported database) exactly as in AWS.
+
+Examples
+--------
+>>> demo_integration(Path("/tmp/demo.sqlite3"))["target_url"]
+'sqlite:////tmp/demo.sqlite3'
+>>> print(format_table(["id", "name"], [(17, "VIP")]))
+id | name
+---+-----
+17 | VIP
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlsync.local.stack import LocalStack
+
+__all__ = [
+    "DEMO_TEMPLATES",
+    "DemoError",
+    "create_integrations",
+    "demo_integration",
+    "format_table",
+    "load_integrations",
+    "prepare_sqlite",
+    "run_demo",
+]
+
+DEMO_ACCOUNT_ID = 1
+DEMO_SEGMENT_ID = 17
+DEMO_TABLES = {
+    "mysegment": "CREATE TABLE IF NOT EXISTS mysegment "
+    "(segId INTEGER, clientId TEXT, updated TEXT, PRIMARY KEY (segId, clientId))",
+    "segments": "CREATE TABLE IF NOT EXISTS segments (segment_id INTEGER PRIMARY KEY, name TEXT, updated TEXT)",
+}
+DEMO_TEMPLATES = {
+    "profiles_added": (
+        "INSERT INTO mysegment (segId, clientId, updated)\n"
+        "VALUES\n"
+        "{for $index, $lead = $batch}\n"
+        "({segment_id}, '{$lead.CustomID}', CURRENT_TIMESTAMP){autocomma}\n"
+        "{end}\n"
+        "ON CONFLICT (segId, clientId) DO UPDATE SET updated = CURRENT_TIMESTAMP"
+    ),
+    "profiles_removed": 'DELETE FROM mysegment\nWHERE segId = {segment_id}\nAND clientId IN ({batch_in "CustomID"})',
+    "segment_cleared": "DELETE FROM mysegment\nWHERE segId = {segment_id}",
+    "segment_upserted": (
+        "INSERT INTO segments (segment_id, name, updated)\n"
+        "VALUES ({segment_id}, '{segment_name}', CURRENT_TIMESTAMP)\n"
+        "ON CONFLICT (segment_id) DO UPDATE SET name = excluded.name, updated = CURRENT_TIMESTAMP"
+    ),
+    "segment_deleted": "DELETE FROM segments\nWHERE segment_id = {segment_id}",
+}
+
+
+class DemoError(RuntimeError):
+    """A step of the demo failed: an integration the API refused, a config file that is not a list."""
+
+
+def demo_integration(db: Path) -> dict[str, Any]:
+    """The demo integration in the POST /v1/integrations shape, targeting the SQLite file `db`."""
+    return {
+        "name": "demo",
+        "description": "Segment 17 of account 1 into mysegment and segments (SQLite).",
+        "active": True,
+        "account_id": DEMO_ACCOUNT_ID,
+        "target_url": f"sqlite:///{db}",
+        "segment_ids": [DEMO_SEGMENT_ID],
+        "batch_size": 100,
+        "templates": dict(DEMO_TEMPLATES),
+    }
+
+
+def prepare_sqlite(db: Path, *, fresh: bool = False) -> None:
+    """Create the demo tables in `db` if missing; `fresh` deletes the file first."""
+    if fresh:
+        db.unlink(missing_ok=True)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(db)) as connection, connection:
+        for statement in DEMO_TABLES.values():
+            connection.execute(statement)
+
+
+def load_integrations(path: Path) -> list[dict[str, Any]]:
+    """A config file: a YAML or JSON list of integrations in the POST /v1/integrations shape."""
+    import yaml
+
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise DemoError(f"{path}: expected a list of integration objects")
+    return data
+
+
+def create_integrations(stack: LocalStack, integrations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """POST each integration to /v1/integrations (in-process); the created integrations, as the API returns them."""
+    created: list[dict[str, Any]] = []
+    for index, integration in enumerate(integrations):
+        response = stack.request("POST", "/v1/integrations", integration)
+        if response.status != 201:
+            name = integration.get("name", f"#{index + 1}")
+            raise DemoError(f"integration {name!r}: {response.status} {response.body.decode(errors='replace')}")
+        created.append(json.loads(response.body))
+    return created
+
+
+def http(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
+    """A real HTTP request over loopback; the status and body, also for 4xx and 5xx."""
+    request = urllib.request.Request(url, data=body, method=method)
+    if body is not None:
+        request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.read()
+
+
+def sqlite_rows(db: Path, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Columns and rows of a demo table, ordered by its primary key."""
+    order = {"mysegment": "segId, clientId", "segments": "segment_id"}[table]
+    with closing(sqlite3.connect(db)) as connection:
+        cursor = connection.execute(f"SELECT * FROM {table} ORDER BY {order}")  # table and order are fixed names
+        return [column[0] for column in cursor.description], cursor.fetchall()
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(column) for column in columns], *[["NULL" if v is None else str(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def run_demo(
+    stack: LocalStack,
+    events: Sequence[Path],
+    db: Path,
+    integrations: Sequence[dict[str, Any]],
+    out: TextIO = sys.stdout,
+    timeout: float = 60.0,
+) -> int:
+    """POST the events over HTTP, wait for the worker, print the tables and the stats; 0 when all went well."""
+    problems: list[str] = []
+    for path in events:
+        status, body = http("POST", f"{stack.url}/v1/events", path.read_bytes())
+        print(f"POST /v1/events < {path.name}: {status} {body.decode(errors='replace')}", file=out)
+        if not 200 <= status < 300:
+            problems.append(f"{path.name} was refused with {status}")
+    started = time.monotonic()
+    if stack.drain(timeout):
+        print(f"queue drained in {time.monotonic() - started:.1f} s", file=out)
+    else:
+        problems.append(f"the sync queue was not empty after {timeout:g} s")
+    for table in ("mysegment", "segments"):
+        columns, rows = sqlite_rows(db, table)
+        print(f"\n{table} ({len(rows)} rows) in {db}:\n{format_table(columns, rows)}", file=out)
+    for integration in integrations:
+        status, body = http("GET", f"{stack.url}/v1/integrations/{integration['id']}/stats")
+        print(f"\nstats of integration {integration['name']!r} ({integration['id']}): {status}", file=out)
+        stats = json.loads(body)
+        print(json.dumps(stats, indent=2), file=out)
+        if status != 200:
+            problems.append(f"stats of {integration['id']}: {status}")
+        elif stats.get("errors"):
+            problems.append(
+                f"integration {integration['name']!r} had {stats['errors']} error(s): {stats['last_error']}"
+            )
+    for logical_id, queue in stack.wiring.queues.items():
+        if queue.dead_letter_logical_id is not None and (dead := stack.queue_depth(queue.dead_letter_logical_id)):
+            problems.append(f"{dead} message(s) of {logical_id} in {queue.dead_letter_logical_id}")
+    for problem in problems:
+        print(f"demo failed: {problem}", file=out)
+    if not problems:
+        print("\ndemo OK", file=out)
+    return 1 if problems else 0

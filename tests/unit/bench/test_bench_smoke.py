@@ -1,0 +1,123 @@
+"""Smoke test of the benchmarks: each runs with tiny sizes and returns well-formed rows.
+
+No timing is asserted here (timings never go in tests); only the structure of the results, the checks a
+benchmark makes to be fair (equal SQL, all rows committed), and the scratch database's cleanup.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+if str(ROOT) not in sys.path:  # `bench` lives at the repository root, beside layers/ and functions/
+    sys.path.insert(0, str(ROOT))
+
+from bench import cold_start, render, sync_throughput  # noqa: E402
+from bench.__main__ import main  # noqa: E402
+from bench.common import Options, Row, ServiceUnavailableError, Target, format_table  # noqa: E402
+from bench.databases import Server, scratch_database, servers  # noqa: E402
+
+REQUIRE_SERVICES = os.environ.get("SQLSYNC_REQUIRE_SERVICES") == "1"
+TINY = sync_throughput.Workload(profiles=30, profiles_per_event=10, batch_size=8, messages_per_invocation=2)
+
+
+def _check_row(row: Row, unit: str) -> None:
+    assert row.name
+    assert row.unit == unit
+    assert row.ours > 0 and row.baseline > 0
+    assert row.ratio == pytest.approx(row.ours / row.baseline)
+    assert isinstance(row.met, bool)
+
+
+def _server(name: str) -> Server:
+    server = next(server for server in servers() if server.name == name)
+    try:
+        server.connect().close()
+    except ServiceUnavailableError as exc:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{exc} (SQLSYNC_REQUIRE_SERVICES=1)")
+        pytest.skip(str(exc))
+    return server
+
+
+def test_render_benchmark_row_and_equal_sql() -> None:
+    (row,) = render.run(Options(quick=True, repeat=1), leads_count=25, renders=2)
+    _check_row(row, "leads/s")
+    assert row.target == Target("ratio>=", render.TARGET_RATIO)
+    ours, jinja = render.renderers()
+    leads = [{"CustomID": "a'b", "email": None, "name": "x", "city": "y"}]
+    assert ours({"segment_id": 1}, leads) == jinja({"segment_id": 1}, leads)
+    assert "'a''b', NULL" in ours({"segment_id": 1}, leads)
+
+
+def test_cold_start_rows_and_no_driver_imported() -> None:
+    rows = cold_start.run(Options(repeat=1), samples=1)
+    assert [row.name for row in rows] == ["cold start sync_worker import", "cold start ingest import"]
+    for row in rows:
+        _check_row(row, "ms")
+        assert row.target.kind == "ours<="
+        assert "drivers imported: none" in row.notes[0], row.notes
+        assert row.extra_ok
+
+
+def test_table_prints_every_column_and_a_missed_target() -> None:
+    rows = [
+        Row("fast", 10.0, 5.0, "leads/s", "jinja", Target("ratio>=", 3.0)),
+        Row("import", 120.0, 100.0, "ms", "boto3", Target("ours<=", 300.0, " ms")),
+    ]
+    table = format_table(rows)
+    assert "ratio >= 3" in table and "2.00" in table and "NO" in table
+    assert "ours <= 300 ms" in table and "yes" in table
+
+
+def test_cli_runs_one_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--quick", "--only", "render", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "render postgresql" in out and "target" in out
+
+
+def test_batch_size_comes_from_the_template() -> None:
+    assert sync_throughput.messages_per_invocation() >= 1
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("name", ["postgresql", "mariadb"])
+def test_sync_benchmark_commits_every_row(name: str) -> None:
+    server = _server(name)
+    prepared = sync_throughput.prepare(TINY)
+    assert len(prepared.messages) == 3 and len(prepared.rows) == TINY.profiles
+    row = sync_throughput.bench_server(server, TINY, prepared, Options(repeat=1))
+    _check_row(row, "profiles/s")
+    assert row.target == Target("ratio>=", sync_throughput.TARGET_RATIO)
+    assert any("ledger DynamoDB calls" in note for note in row.notes)
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("name", ["postgresql", "mariadb"])
+def test_scratch_database_is_dropped_also_on_failure(name: str) -> None:
+    server = _server(name)
+    with pytest.raises(RuntimeError, match="boom"), scratch_database(server) as database:
+        raise RuntimeError("boom")
+    connection = server.connect()
+    try:
+        cursor = connection.cursor()
+        if name == "postgresql":
+            cursor.execute("SELECT datname FROM pg_database")
+        else:
+            cursor.execute("SHOW DATABASES")
+        assert database not in {found for (found,) in cursor.fetchall()}
+    finally:
+        connection.close()
+
+
+@pytest.mark.services
+def test_profile_breaks_the_worker_down_by_phase() -> None:
+    from bench import sync_profile
+
+    server = _server("postgresql")
+    report = sync_profile.profile_server(server, TINY, sync_throughput.prepare(TINY))
+    assert "ledger claims" in report and "execute (SQLAlchemy + DB)" in report
