@@ -81,14 +81,6 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _bad_range() -> Any:
-    return error_response(
-        HTTPStatus.BAD_REQUEST,
-        "from: must not be after 'to'",
-        [{"field": "from", "message": "must not be after 'to'"}],
-    )
-
-
 def _invalid_integration(exc: InvalidIntegrationError) -> Response[str]:
     location = {"line": exc.line, "column": exc.column} if exc.line is not None else {}
     detail: dict[str, Any] = {"field": exc.field, "message": exc.message, **location}

@@ -56,10 +56,17 @@ def test_structured_values_render_as_json_text_and_dates_as_iso(dialect: Dialect
     assert dialect.to_text(True) == "true"
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), Decimal("NaN"), "\ud800", object()])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), Decimal("NaN"), object()])
 def test_values_sql_cannot_hold_are_refused(dialect: Dialect, value: object) -> None:
     with pytest.raises(RenderError):
         dialect.render_literal(value)
+
+
+def test_statements_with_characters_the_target_cannot_store_are_refused(dialect: Dialect) -> None:
+    # Checked once per statement: lone surrogates never encode, so no driver could send them.
+    with pytest.raises(RenderError, match="U\\+D800"):
+        dialect.check_statement("SELECT " + dialect.render_literal("a\ud800"))
+    assert dialect.check_statement("SELECT 'é ✓'") == "SELECT 'é ✓'"
 
 
 @pytest.mark.parametrize("value", ["abc_1", "17", "A" * 63])
@@ -77,7 +84,8 @@ def test_postgresql_refuses_nul_and_keeps_backslashes_plain() -> None:
     pg = PostgreSQLDialect()
     assert pg.render_literal("a\\b") == "'a\\b'"
     with pytest.raises(RenderError, match="U\\+0000"):
-        pg.render_literal("a\x00")
+        pg.check_statement(pg.render_literal("a\x00"))
+    assert SQLiteDialect().check_statement("SELECT 'a\x00'") == "SELECT 'a\x00'"
     assert pg.escape_in_string("a\\'", "'", backslashes=True) == "a\\\\''"
 
 

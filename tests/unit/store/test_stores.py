@@ -256,6 +256,40 @@ def test_get_members_returns_only_known_profiles_in_large_batches(ledger: Ledger
     assert ledger.get_members("i-1", 7, []) == {}
 
 
+def test_get_versions_reads_only_versions_of_known_profiles(ledger: LedgerStore) -> None:
+    # GIVEN 150 members, some with unusual ids
+    profile_ids = [f"p-{n}" for n in range(150 - len(ODD_PROFILE_IDS))] + ODD_PROFILE_IDS
+    for n, profile_id in enumerate(profile_ids):
+        ledger.claim("i-1", 7, Membership(profile_id, version(n), "in", {"big": "x" * 100}))
+
+    # WHEN their versions are read with unknown and duplicate ids among them
+    versions = ledger.get_versions("i-1", 7, [*profile_ids, "unknown", "p-0"])
+
+    # THEN each known profile maps to its version
+    assert versions == {profile_id: version(n) for n, profile_id in enumerate(profile_ids)}
+    assert ledger.get_versions("i-1", 8, profile_ids) == {}
+
+
+def test_claim_many_is_claim_in_order(ledger: LedgerStore) -> None:
+    # GIVEN two stored entries
+    ledger.claim("i-1", 7, Membership("p-1", version(5), "in"))
+    ledger.claim("i-1", 7, Membership("p-2", version(1), "in"))
+
+    # WHEN 40 claims go at once: an older one, a newer one, and new profiles
+    memberships = [Membership("p-1", version(3), "out"), Membership("p-2", version(2), "out")]
+    memberships += [Membership(f"n-{n}", version(n), "in") for n in range(38)]
+    results = ledger.claim_many("i-1", 7, memberships)
+
+    # THEN the results line up with the claims
+    assert results[0] == Membership("p-1", version(5), "in")
+    assert results[1:] == [None] * 39
+    assert ledger.get_versions("i-1", 7, ["p-1", "p-2", "n-37"]) == {
+        "p-1": version(5),
+        "p-2": version(2),
+        "n-37": version(37),
+    }
+
+
 def test_entries_are_kept_per_integration_and_segment(ledger: LedgerStore) -> None:
     # GIVEN the same profile claimed in two segments of one integration and in another integration
     ledger.claim("i-1", 7, Membership("p-1", version(1), "in"))

@@ -3,7 +3,9 @@
 Subclasses mostly set data (flags and quote characters). Values reach SQL through `render_literal`
 (a bare position or a whole quoted literal), `escape_in_string` (inside a literal the user opened) or
 `check_identifier` (inside a quoted identifier). Anything that cannot be rendered safely raises
-RenderError; there is no str() fallback.
+RenderError; there is no str() fallback. Characters the target cannot store at all (a NUL for
+PostgreSQL, lone surrogates anywhere) are looked for once per rendered statement by `check_statement`
+rather than once per value: the template text is checked when compiled, so a hit names a value.
 """
 
 from __future__ import annotations
@@ -51,21 +53,33 @@ class Dialect:
 
     # Values ------------------------------------------------------------------------------
 
-    def check_text(self, text: str) -> str:
+    def first_forbidden(self, text: str) -> int:
+        """Offset of the first character the target cannot store, or -1."""
         found = self._forbidden.search(text)
-        if found is not None:
-            raise RenderError(f"{self.name} cannot store the character U+{ord(found.group()):04X}")
+        return -1 if found is None else found.start()
+
+    def check_text(self, text: str) -> str:
+        found = self.first_forbidden(text)
+        if found >= 0:
+            raise RenderError(f"{self.name} cannot store the character U+{ord(text[found]):04X}")
         return text
+
+    def check_statement(self, sql: str) -> str:
+        """The rendered statement, unless it holds a character the target cannot store."""
+        if sql.isascii() and "\x00" not in sql:
+            return sql
+        return self.check_text(sql)
 
     def escape_in_string(self, text: str, quote: str, backslashes: bool) -> str:
         """The text, escaped to stand between two `quote` characters of a literal."""
-        self.check_text(text)
         if backslashes:
             text = text.replace("\\", "\\\\")
         return text.replace(quote, quote + quote)
 
     def render_string(self, text: str) -> str:
-        return "'" + self.escape_in_string(text, "'", self.backslash_escapes) + "'"
+        if self.backslash_escapes:
+            text = text.replace("\\", "\\\\")
+        return "'" + text.replace("'", "''") + "'"
 
     def render_number(self, value: int | float | Decimal) -> str:
         if isinstance(value, float) and not math.isfinite(value):
@@ -78,6 +92,8 @@ class Dialect:
 
     def render_literal(self, value: object) -> str:
         """A value in a bare position: NULL, a boolean, a number or a quoted string."""
+        if type(value) is str:
+            return self.render_string(value)
         if value is None:
             return "NULL"
         if isinstance(value, str):
@@ -90,9 +106,33 @@ class Dialect:
 
     def render_string_literal(self, value: object) -> str:
         """A value that is the whole of a quoted literal in the template: always a string, or NULL."""
+        if type(value) is str:
+            return self.render_string(value)
         if value is None:
             return "NULL"
-        return self.render_string(value if isinstance(value, str) else self.to_text(value))
+        return self.render_string(self.to_text(value))
+
+    def literal_renderers(self) -> tuple[Callable[[object], str], Callable[[object], str]]:
+        """(render_literal, render_string_literal) as closures with the common case — a str — inlined:
+        a compiled template calls them once per value, so a method call or two per value matters."""
+        quote_string = self.render_string
+        render_literal, render_string_literal = self.render_literal, self.render_string_literal
+
+        def literal(value: object) -> str:
+            return quote_string(value) if type(value) is str else render_literal(value)
+
+        def string_literal(value: object) -> str:
+            return quote_string(value) if type(value) is str else render_string_literal(value)
+
+        if not self.backslash_escapes:
+
+            def literal(value: object) -> str:
+                return "'" + value.replace("'", "''") + "'" if type(value) is str else render_literal(value)
+
+            def string_literal(value: object) -> str:
+                return "'" + value.replace("'", "''") + "'" if type(value) is str else render_string_literal(value)
+
+        return literal, string_literal
 
     def to_text(self, value: object) -> str:
         """The text of a value placed inside a string literal."""

@@ -46,10 +46,14 @@ class MySQLDialect(Dialect):
         return cls(ansi_quotes="ANSI_QUOTES" in modes, no_backslash_escapes="NO_BACKSLASH_ESCAPES" in modes)
 
     def escape_in_string(self, text: str, quote: str, backslashes: bool) -> str:
-        self.check_text(text)
         if backslashes:
             return text.translate(_BACKSLASH_ESCAPES)
         return text.replace(quote, quote + quote)
+
+    def render_string(self, text: str) -> str:
+        if self.backslash_escapes:
+            return "'" + text.translate(_BACKSLASH_ESCAPES) + "'"
+        return "'" + text.replace("'", "''") + "'"
 
     def refine(self, scalar: Callable[[str], object]) -> Dialect:
         return MySQLDialect.from_sql_mode(str(scalar("SELECT @@SESSION.sql_mode") or ""))

@@ -43,8 +43,20 @@ class LedgerStore(ABC):
         """Entries for those profiles that have one (consistent read)."""
 
     @abstractmethod
+    def get_versions(self, integration_id: str, segment_id: int, profile_ids: Sequence[str]) -> dict[str, str]:
+        """The versions alone of those profiles that have an entry (consistent read): the cheap check
+        after a commit, which usually finds nothing moved."""
+
+    @abstractmethod
     def claim(self, integration_id: str, segment_id: int, membership: Membership) -> Membership | None:
         """Store `membership` unless a strictly newer entry exists. None when stored, else that entry."""
+
+    def claim_many(
+        self, integration_id: str, segment_id: int, memberships: Sequence[Membership]
+    ) -> list[Membership | None]:
+        """`claim` for each membership, results in the same order. Stores with network latency override
+        this to claim concurrently; each claim stays its own conditional write."""
+        return [self.claim(integration_id, segment_id, membership) for membership in memberships]
 
     @abstractmethod
     def get_cleared(self, integration_id: str, segment_id: int) -> str | None:

@@ -10,6 +10,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -106,9 +107,16 @@ class _Table:
             response = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
         return response.get("Item")
 
-    def _batch_get(self, keys: list[Item]) -> list[Item]:
-        """At most BATCH_GET_KEYS distinct keys; retries what DynamoDB leaves unprocessed."""
+    def _batch_get(self, keys: list[Item], projection: str | None = None) -> list[Item]:
+        """At most BATCH_GET_KEYS distinct keys; retries what DynamoDB leaves unprocessed.
+
+        `projection` lists attribute names to read ("sk version"): names are aliased, as several are
+        reserved words."""
         pending: KeysAndAttributesTypeDef = {"Keys": keys, "ConsistentRead": True}
+        if projection is not None:
+            names = {f"#a{index}": name for index, name in enumerate(projection.split())}
+            pending["ProjectionExpression"] = ", ".join(names)
+            pending["ExpressionAttributeNames"] = names
         items: list[Item] = []
         attempt = 0
         while True:
@@ -120,7 +128,7 @@ class _Table:
                 return items
             self._back_off(attempt, "BatchGetItem")
             attempt += 1
-            pending = {"Keys": unprocessed["Keys"], "ConsistentRead": True}
+            pending = {**pending, "Keys": unprocessed["Keys"]}
 
     def _batch_delete(self, keys: list[Item]) -> None:
         """At most BATCH_WRITE_ITEMS keys; retries what DynamoDB leaves unprocessed."""
@@ -254,6 +262,11 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
     6
     """
 
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None, claim_threads: int = 16) -> None:
+        super().__init__(table_name, client)
+        self.claim_threads = claim_threads
+        self._pool: ThreadPoolExecutor | None = None
+
     def get_members(self, integration_id: str, segment_id: int, profile_ids: Sequence[str]) -> dict[str, Membership]:
         pk = _ledger_pk(integration_id, segment_id)
         keys = [_key(pk, _PROFILE + profile_id) for profile_id in dict.fromkeys(profile_ids)]
@@ -262,6 +275,15 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
             for item in self._batch_get(keys[start : start + BATCH_GET_KEYS]):
                 membership = _membership(item)
                 found[membership.profile_id] = membership
+        return found
+
+    def get_versions(self, integration_id: str, segment_id: int, profile_ids: Sequence[str]) -> dict[str, str]:
+        pk = _ledger_pk(integration_id, segment_id)
+        keys = [_key(pk, _PROFILE + profile_id) for profile_id in dict.fromkeys(profile_ids)]
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            for item in self._batch_get(keys[start : start + BATCH_GET_KEYS], "sk version"):
+                found[item["sk"]["S"][len(_PROFILE) :]] = item["version"]["S"]
         return found
 
     def claim(self, integration_id: str, segment_id: int, membership: Membership) -> Membership | None:
@@ -274,6 +296,29 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
             },
         )
         return None if stored is None else _membership(stored)
+
+    def claim_many(
+        self, integration_id: str, segment_id: int, memberships: Sequence[Membership]
+    ) -> list[Membership | None]:
+        """One conditional write per profile (BatchWriteItem takes no conditions, and TransactWriteItems
+        fails whole on one), spread over `claim_threads` threads, each claiming a contiguous slice: one
+        task per slice rather than per profile keeps the thread hand-off off the per-profile cost."""
+        if len(memberships) <= 1:
+            return [self.claim(integration_id, segment_id, membership) for membership in memberships]
+        slices = min(self.claim_threads, len(memberships))
+        size = -(-len(memberships) // slices)
+        parts = [memberships[start : start + size] for start in range(0, len(memberships), size)]
+        results = self._claim_pool().map(
+            lambda part: [self.claim(integration_id, segment_id, membership) for membership in part], parts
+        )
+        return [result for part in results for result in part]
+
+    def _claim_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self._client_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.claim_threads, thread_name_prefix="ledger-claim")
+        return self._pool
 
     def get_cleared(self, integration_id: str, segment_id: int) -> str | None:
         item = self._get_item(_key(_ledger_pk(integration_id, segment_id), _CLEARED))

@@ -109,6 +109,13 @@ class InMemoryLedgerStore(LedgerStore):
             found = {profile_id: entries[profile_id] for profile_id in wanted if profile_id in entries}
         return {profile_id: entry.membership(profile_id) for profile_id, entry in found.items()}
 
+    def get_versions(self, integration_id: str, segment_id: int, profile_ids: Sequence[str]) -> dict[str, str]:
+        wanted = dict.fromkeys(profile_ids)
+        with self._lock:
+            self.calls["BatchGetItem"] += math.ceil(len(wanted) / BATCH_GET_KEYS)
+            entries = self._segments.get((integration_id, segment_id), {})
+            return {profile_id: entries[profile_id].version for profile_id in wanted if profile_id in entries}
+
     def claim(self, integration_id: str, segment_id: int, membership: Membership) -> Membership | None:
         entry = _Entry(membership.version, membership.state, dump_fields(membership.fields))
         with self._lock:

@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -44,9 +43,9 @@ class QueueMessage:
     body: str
 
 
-@dataclass(frozen=True)
-class Change:
-    """The newest change of one profile in this batch, and the message that carried it."""
+class Change(NamedTuple):
+    """The newest change of one profile in this batch, and the message that carried it (a tuple: one
+    is made per profile, on the hot path)."""
 
     profile_id: str
     version: str
@@ -77,14 +76,12 @@ class SyncWorker:
         stats: StatsStore,
         targets: Callable[[str], Target] = target_for,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        claim_threads: int = 16,
     ) -> None:
         self.integrations = integrations
         self.ledger = ledger
         self.stats = stats
         self.targets = targets
         self.clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=claim_threads, thread_name_prefix="ledger")
 
     def process(self, messages: Sequence[QueueMessage]) -> SyncReport:
         """Apply a batch of queue messages; the report names the messages to retry."""
@@ -126,13 +123,6 @@ class SyncWorker:
             self.stats.add(integration_id, at, delta)
         return report
 
-    def claim_all(self, integration_id: str, segment_id: int, changes: Sequence[Change]) -> list[Change]:
-        """The changes the ledger accepts (no newer entry exists), claimed concurrently."""
-        claims = self._pool.map(
-            lambda change: self.ledger.claim(integration_id, segment_id, change.membership()), changes
-        )
-        return [change for change, newer in zip(changes, claims, strict=True) if newer is None]
-
 
 def _merge(report: SyncReport, run: _SegmentRun, deltas: dict[str, StatsDelta]) -> None:
     report.failed_message_ids |= run.failed
@@ -172,9 +162,10 @@ class _SegmentRun:
         for event, message_id in sorted(items, key=lambda item: item[0].version):
             if event.type.carries_profiles:
                 state: MembershipState = "in" if event.type is EventType.PROFILES_ADDED else "out"
+                version = event.version
                 for profile in event.profiles:
                     # Sorted by version, so a later change of the same profile replaces an earlier one.
-                    pending[profile.id] = Change(profile.id, event.version, state, profile.fields, message_id, event)
+                    pending[profile.id] = Change(profile.id, version, state, profile.fields, message_id, event)
                 continue
             self.apply_profiles(list(pending.values()))
             pending.clear()
@@ -191,7 +182,8 @@ class _SegmentRun:
         integration_id, segment_id = self.integration.id, self.segment_id
         cleared = self.ledger.get_cleared(integration_id, segment_id)
         fresh = [change for change in changes if cleared is None or change.version > cleared]
-        claimed = self.worker.claim_all(integration_id, segment_id, fresh)
+        claims = self.ledger.claim_many(integration_id, segment_id, [change.membership() for change in fresh])
+        claimed = [change for change, newer in zip(fresh, claims, strict=True) if newer is None]
         self.skipped += len(changes) - len(claimed)
         for state in ("in", "out"):
             same_state = [change for change in claimed if change.state == state]
@@ -271,32 +263,33 @@ class _SegmentRun:
 
     def reconcile(self, applied: list[Change]) -> None:
         """Apply again every profile whose ledger entry moved on while this chunk ran."""
+        integration_id, segment_id = self.integration.id, self.segment_id
         for _ in range(RECONCILE_ROUNDS):
             if not applied:
                 return
-            current = self.ledger.get_members(
-                self.integration.id, self.segment_id, [change.profile_id for change in applied]
-            )
-            cleared = self.ledger.get_cleared(self.integration.id, self.segment_id) or ""
+            versions = self.ledger.get_versions(integration_id, segment_id, [change.profile_id for change in applied])
+            cleared = self.ledger.get_cleared(integration_id, segment_id) or ""
+            moved = [
+                change
+                for change in applied
+                if change.profile_id in versions and max(versions[change.profile_id], cleared) != change.version
+            ]
+            if not moved:
+                return
+            current = self.ledger.get_members(integration_id, segment_id, [change.profile_id for change in moved])
             redo: list[Change] = []
-            for change in applied:
-                entry = current.get(change.profile_id)
-                if entry is None:
-                    continue
+            for change in moved:
+                entry = current[change.profile_id]
                 if cleared > entry.version:
                     entry = replace(entry, version=cleared, state="out")
-                if entry.version != change.version:
-                    redo.append(_as_change(entry, change.message_id, change.event))
+                redo.append(_as_change(entry, change.message_id, change.event))
             applied = []
             for state in ("in", "out"):
-                for chunk in _chunks([change for change in redo if change.state == state], self.integration.batch_size):
+                same_state = [change for change in redo if change.state == state]
+                for chunk in _chunks(same_state, self.integration.batch_size):
                     applied += self.execute_bisecting(chunk)
         if applied:
-            logger.warning(
-                "integration %s: profiles still changing after %d rounds",
-                self.integration.id,
-                RECONCILE_ROUNDS,
-            )
+            logger.warning("integration %s: profiles still changing after %d rounds", integration_id, RECONCILE_ROUNDS)
 
 
 def _as_change(entry: Membership, message_id: str, event: SegmentEvent) -> Change:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlsync.dialects.base import Dialect
 from sqlsync.template import nodes
 from sqlsync.template.errors import RenderError, TemplateSyntaxError
+from sqlsync.template.lexer import Lexer
 from sqlsync.template.sqlscan import (
     BLOCK_COMMENT,
     CODE,
@@ -36,11 +37,16 @@ Renderer = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]]], list[str]]
 _BLANK = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 
 
-def _flush(statements: list[str], out: list[str]) -> None:
-    statement = "".join(out)
-    out.clear()
-    if not _BLANK.fullmatch(statement):
-        statements.append(statement.strip())
+def _flusher(check: Callable[[str], str]) -> Callable[[list[str], list[str]], None]:
+    """Ends a statement: joins what was written, drops it when blank, checks what the target can store."""
+
+    def flush(statements: list[str], out: list[str]) -> None:
+        statement = "".join(out)
+        out.clear()
+        if not _BLANK.fullmatch(statement):
+            statements.append(check(statement.strip()))
+
+    return flush
 
 
 def _path(value: Any, keys: tuple[str, ...]) -> Any:
@@ -123,13 +129,16 @@ class Compiler:
         self.counter = 0
         self.scope = _Scope()
         self.names_used: set[str] = set()
+        self.pending: list[tuple[bool, str]] = []  # (is template text, text or Python expression)
+        self.hoisted: list[str] = []
+        literal, string_literal = dialect.literal_renderers()
         self.namespace: dict[str, Any] = {
-            "_flush": _flush,
+            "_flush": _flusher(dialect.check_statement),
             "_path": _path,
             "_as_list": _as_list,
             "_contains": _contains,
-            "_lit": dialect.render_literal,
-            "_strlit": dialect.render_string_literal,
+            "_lit": literal,
+            "_strlit": string_literal,
             "_text": dialect.to_text,
             "_ident": dialect.check_identifier,
             "_f_int": _filter_int,
@@ -142,13 +151,44 @@ class Compiler:
         return TemplateSyntaxError(message, node.line, node.column, self.name)
 
     def emit(self, line: str) -> None:
+        self.write_pending()
         self.lines.append("    " * self.indent + line)
+
+    def put_text(self, text: str) -> None:
+        if text:
+            self.pending.append((True, text))
+
+    def put_expr(self, expr: str) -> None:
+        self.pending.append((False, expr))
+
+    def write_pending(self) -> None:
+        """Everything written since the last statement, as one append: '%' formatting with the template
+        text in the format string, so a row of the batch costs one call, not one per piece."""
+        pieces, self.pending = self.pending, []
+        if not pieces:
+            return
+        if all(is_text for is_text, _ in pieces):
+            call = repr("".join(text for _, text in pieces))
+        elif len(pieces) == 1:
+            call = pieces[0][1]
+        else:
+            fmt = "".join(text.replace("%", "%%") if is_text else "%s" for is_text, text in pieces)
+            args = "".join(f"{expr}, " for is_text, expr in pieces if not is_text)
+            call = f"{fmt!r} % ({args})"
+        self.lines.append("    " * self.indent + f"w({call})")
+
+    def hoist(self, expr: nodes.Expr, render: str) -> str:
+        """A value that is the same for every profile (a segment value, a constant) renders once."""
+        local = self.local("_r")
+        self.hoisted.append(f"    {local} = {render}({self.expr(expr)})")
+        return local
 
     @contextmanager
     def indented(self) -> Iterator[None]:
         self.indent += 1
         start = len(self.lines)
         yield
+        self.write_pending()
         if len(self.lines) == start:
             self.emit("pass")
         self.indent -= 1
@@ -160,6 +200,15 @@ class Compiler:
     # Entry point ---------------------------------------------------------------------------
 
     def compile(self, template: nodes.Template, source: str) -> CompiledTemplate:
+        forbidden = self.dialect.first_forbidden(source)
+        if forbidden >= 0:
+            line, column = Lexer(source).location(forbidden)
+            raise TemplateSyntaxError(
+                f"{self.dialect.name} cannot store the character U+{ord(source[forbidden]):04X}",
+                line,
+                column,
+                self.name,
+            )
         mode = _mode_of(template)
         if mode == "per_lead":
             self.scope.vars["lead"] = ("lead", "lead")
@@ -175,7 +224,7 @@ class Compiler:
             raise TemplateSyntaxError(f"the template ends inside a {end.kind}", *_end_of(source), self.name)
         header = ["def render(ctx, batch):", "    statements = []", "    out = []", "    w = out.append"]
         header += [f"    c_{name} = ctx.get({name!r})" for name in sorted(self.names_used)]
-        python_source = "\n".join([*header, *self.lines, "    return statements", ""])
+        python_source = "\n".join([*header, *self.hoisted, *self.lines, "    return statements", ""])
         namespace = dict(self.namespace)
         exec(compile(python_source, f"<template {self.name or 'sql'}>", "exec"), namespace)
         return CompiledTemplate(source, self.dialect, mode, python_source, namespace["render"])
@@ -193,7 +242,7 @@ class Compiler:
                 if whole is not None:
                     output, after = whole
                     self.text(node.text[:-1], result.boundaries)
-                    self.emit(f"w(_strlit({self.expr(output.expr)}))")
+                    self.value(output.expr, "_strlit")
                     items[k + 2] = nodes.Text(after.line, after.column + 1, after.text[1:])
                     state, k = START, k + 2
                     continue
@@ -209,11 +258,11 @@ class Compiler:
                 if not self.scope.loops:
                     raise self.fail("{autocomma} outside a {for} loop", node)
                 index, length = self.scope.loops[-1]
-                self.emit(f"if {index} + 1 < {length}: w(',')")
+                self.put_expr(f"(',' if {index} + 1 < {length} else '')")
             elif isinstance(node, nodes.BatchIn):
                 if state.kind != CODE:
                     raise self.fail(f"{{batch_in}} writes several literals and cannot go inside a {state.kind}", node)
-                self.emit(f"w(', '.join([_lit(_path(item, {node.path!r})) for item in batch]) or 'NULL')")
+                self.put_expr(f"(', '.join([_lit(_path(item, {node.path!r})) for item in batch]) or 'NULL')")
             k += 1
         return state
 
@@ -233,23 +282,27 @@ class Compiler:
     def text(self, text: str, boundaries: list[int]) -> None:
         start = 0
         for boundary in boundaries:
-            if text[start:boundary]:
-                self.emit(f"w({text[start:boundary]!r})")
+            self.put_text(text[start:boundary])
             self.emit("_flush(statements, out)")
             start = boundary + 1
-        if text[start:]:
-            self.emit(f"w({text[start:]!r})")
+        self.put_text(text[start:])
+
+    def value(self, expr: nodes.Expr, render: str) -> None:
+        """Write `render(expr)`; rendered once per call of the template when it does not vary per profile."""
+        if _is_constant(expr):
+            self.put_expr(self.hoist(expr, render))
+        else:
+            self.put_expr(f"{render}({self.expr(expr)})")
 
     def output(self, node: nodes.Output, state: SqlState) -> None:
-        value = self.expr(node.expr)
         if state.kind == CODE:
-            self.emit(f"w(_lit({value}))")
+            self.value(node.expr, "_lit")
         elif state.kind == STRING:
             escaper = self.local("_esc")
             self.namespace[escaper] = _string_escaper(self.dialect, state.quote, state.backslashes)
-            self.emit(f"w({escaper}(_text({value})))")
+            self.value(node.expr, escaper)
         elif state.kind == IDENTIFIER:
-            self.emit(f"w(_ident({value}))")
+            self.value(node.expr, "_ident")
         elif state.kind in (LINE_COMMENT, BLOCK_COMMENT):
             raise self.fail("a value cannot go inside a comment: a newline or '*/' in it would end the comment", node)
         elif state.kind == DOLLAR:
@@ -347,13 +400,28 @@ class Compiler:
         raise self.fail(f"unknown filter '{node.name}'", node)
 
 
-def _string_escaper(dialect: Dialect, quote: str, backslashes: bool) -> Callable[[str], str]:
-    escape = dialect.escape_in_string
+def _string_escaper(dialect: Dialect, quote: str, backslashes: bool) -> Callable[[Any], str]:
+    escape, to_text = dialect.escape_in_string, dialect.to_text
 
-    def escaper(text: str) -> str:
-        return escape(text, quote, backslashes)
+    def escaper(value: Any) -> str:
+        return escape(value if type(value) is str else to_text(value), quote, backslashes)
 
     return escaper
+
+
+def _is_constant(expr: nodes.Expr) -> bool:
+    """No variable in it: the same value for every profile of a render."""
+    if isinstance(expr, nodes.Var):
+        return False
+    if isinstance(expr, nodes.Compare | nodes.BoolOp):
+        return _is_constant(expr.left) and _is_constant(expr.right)
+    if isinstance(expr, nodes.Not):
+        return _is_constant(expr.operand)
+    if isinstance(expr, nodes.Filter):
+        return _is_constant(expr.operand) and all(_is_constant(arg) for arg in expr.args)
+    if isinstance(expr, nodes.ListExpr):
+        return all(_is_constant(item) for item in expr.items)
+    return True
 
 
 def _mode_of(template: nodes.Template) -> Mode:
