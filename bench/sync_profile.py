@@ -14,8 +14,6 @@ import pstats
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC
-from typing import Any
 
 from bench.common import Options
 from bench.databases import Server, execute, scratch_database, servers
@@ -24,7 +22,7 @@ from sqlsync.connectors import Target, target_for
 from sqlsync.models.events import SegmentEvent
 from sqlsync.models.integrations import Integration
 from sqlsync.store.memory import InMemoryLedgerStore
-from sqlsync.sync.worker import Change
+from sqlsync.sync.worker import Change, event_context
 from sqlsync.template import compile_template
 
 
@@ -52,16 +50,6 @@ def _changes(events: list[tuple[SegmentEvent, str]]) -> list[Change]:
     return list(pending.values())
 
 
-def _context(event: SegmentEvent) -> dict[str, Any]:
-    return {
-        "segment_id": event.segment.id,
-        "segment_name": event.segment.name,
-        "event_id": event.id,
-        "event_time": event.occurred_at.astimezone(UTC).isoformat(),
-        "account_id": event.account_id,
-    }
-
-
 def phases_of(integration: Integration, prepared: Prepared, target: Target) -> dict[str, float]:
     """Each phase of the worker's path over the whole workload, in seconds."""
     phase = _Phases()
@@ -85,7 +73,7 @@ def phases_of(integration: Integration, prepared: Prepared, target: Target) -> d
                 newest = max(chunk, key=lambda change: change.version).event
                 leads = [{**change.fields, "_id": change.profile_id} for change in chunk]
             with phase("render"):
-                statements = template.render(_context(newest), leads)
+                statements = template.render(event_context(newest), leads)
             with phase("execute (SQLAlchemy + DB)"):
                 target.execute(statements)
             with phase("reconcile re-read (get_members)"):

@@ -202,7 +202,7 @@ class _SegmentRun:
         if template_text is not None:
             template = self.compiled(template_text)
             try:
-                self.execute(template.render(_context(event), []))
+                self.execute(template.render(event_context(event), []))
             except (RenderError, TargetError) as exc:
                 if isinstance(exc, TargetError) and exc.transient:
                     raise
@@ -246,7 +246,7 @@ class _SegmentRun:
         assert template_text is not None  # the profile templates are mandatory
         newest = max(chunk, key=lambda change: change.version).event
         leads = [{**change.fields, "_id": change.profile_id} for change in chunk]
-        return self.compiled(template_text).render(_context(newest), leads)
+        return self.compiled(template_text).render(event_context(newest), leads)
 
     def execute(self, statements: list[str]) -> None:
         if statements:
@@ -296,7 +296,8 @@ def _as_change(entry: Membership, message_id: str, event: SegmentEvent) -> Chang
     return Change(entry.profile_id, entry.version, entry.state, entry.fields, message_id, event)
 
 
-def _context(event: SegmentEvent) -> dict[str, Any]:
+def event_context(event: SegmentEvent) -> dict[str, Any]:
+    """The values a template sees besides the profiles: {segment_id}, {segment_name}, {event_time}..."""
     return {
         "segment_id": event.segment.id,
         "segment_name": event.segment.name,
