@@ -127,6 +127,24 @@ class InMemoryLedgerStore(LedgerStore):
             entries[membership.profile_id] = entry
             return None
 
+    def claim_many(
+        self, integration_id: str, segment_id: int, memberships: Sequence[Membership]
+    ) -> list[Membership | None]:
+        """Every claim under one lock acquisition: still one conditional write each, as counted."""
+        entries = [_Entry(m.version, m.state, dump_fields(m.fields)) for m in memberships]
+        results: list[Membership | None] = []
+        with self._lock:
+            self.calls["UpdateItem"] += len(memberships)
+            stored_entries = self._segments.setdefault((integration_id, segment_id), {})
+            for membership, entry in zip(memberships, entries, strict=True):
+                stored = stored_entries.get(membership.profile_id)
+                if stored is not None and stored.version > membership.version:
+                    results.append(stored.membership(membership.profile_id))
+                else:
+                    stored_entries[membership.profile_id] = entry
+                    results.append(None)
+        return results
+
     def get_cleared(self, integration_id: str, segment_id: int) -> str | None:
         with self._lock:
             self.calls["GetItem"] += 1
