@@ -49,17 +49,7 @@ class Target:
 
             with self._lock:
                 if self._engine is None:
-                    self._engine = (
-                        create_engine(
-                            self.url,
-                            pool_pre_ping=True,
-                            pool_size=2,
-                            pool_recycle=300,
-                            connect_args=self.base_dialect.connect_args(self.connect_timeout),
-                        )
-                        if self.url.get_backend_name() != "sqlite"
-                        else create_engine(self.url)
-                    )
+                    self._engine = create_engine(self.url, **self.base_dialect.engine_options(self.connect_timeout))
         return self._engine
 
     @property

@@ -174,6 +174,16 @@ class Dialect:
         """The dialect for a live session whose settings change lexing (`scalar` runs one query)."""
         return self
 
+    def engine_options(self, connect_timeout: float) -> dict[str, object]:
+        """SQLAlchemy create_engine options: a small pool per warm Lambda, connections checked before use
+        (a frozen Lambda's idle connections die) and recycled, and the driver's connect timeout."""
+        return {
+            "pool_pre_ping": True,
+            "pool_size": 2,
+            "pool_recycle": 300,
+            "connect_args": self.connect_args(connect_timeout),
+        }
+
     def connect_args(self, connect_timeout: float) -> dict[str, object]:
         """Driver keyword arguments that bound the time to connect."""
         return {}

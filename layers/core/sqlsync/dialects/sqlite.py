@@ -13,6 +13,10 @@ class SQLiteDialect(Dialect):
     true_literal = "1"
     false_literal = "0"
 
+    def engine_options(self, connect_timeout: float) -> dict[str, object]:
+        # A local file: SQLAlchemy's default SQLite pool, no network to time out or go stale.
+        return {}
+
     def is_transient(self, error: BaseException) -> bool:
         # sqlite3 reports both "no such table" and "database is locked" as OperationalError.
         message = str(error).lower()

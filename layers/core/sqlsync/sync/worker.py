@@ -108,10 +108,10 @@ class SyncWorker:
         deltas: dict[str, StatsDelta] = defaultdict(StatsDelta)
         for (integration_id, segment_id), items in groups.items():
             integration = by_id[integration_id]
-            run = _SegmentRun(self, integration, segment_id)
             if integration.target_url in down:
                 report.failed_message_ids.update(message_id for _, message_id in items)
                 continue
+            run = _SegmentRun(self, integration, segment_id)
             try:
                 run.run(items)
             except TargetError as exc:
@@ -185,12 +185,10 @@ class _SegmentRun:
         claims = self.ledger.claim_many(integration_id, segment_id, [change.membership() for change in fresh])
         claimed = [change for change, newer in zip(fresh, claims, strict=True) if newer is None]
         self.skipped += len(changes) - len(claimed)
-        for state in ("in", "out"):
-            same_state = [change for change in claimed if change.state == state]
-            for chunk in _chunks(same_state, self.integration.batch_size):
-                applied = self.execute_bisecting(chunk)
-                self.profiles += len(applied)
-                self.reconcile(applied)
+        for chunk in self.chunks(claimed):
+            applied = self.execute_bisecting(chunk)
+            self.profiles += len(applied)
+            self.reconcile(applied)
 
     def apply_segment_event(self, event: SegmentEvent, message_id: str) -> None:
         if event.type in (EventType.CLEARED, EventType.DELETED):
@@ -212,7 +210,7 @@ class _SegmentRun:
             # Members claimed after this clear must stay: apply them again after the DELETE committed.
             later = self.ledger.members(self.integration.id, self.segment_id, event.version)
             members = [_as_change(entry, message_id, event) for entry in later if entry.state == "in"]
-            for chunk in _chunks(members, self.integration.batch_size):
+            for chunk in self.chunks(members):
                 # Applied from the ledger without a claim, so checked again like any other chunk.
                 self.reconcile(self.execute_bisecting(chunk))
 
@@ -230,8 +228,7 @@ class _SegmentRun:
             if isinstance(exc, TargetError) and exc.transient:
                 raise
             if isinstance(exc, TargetError) and exc.statement_level:
-                for message_id in sorted({change.message_id for change in chunk}):
-                    self.failed.add(message_id)
+                self.failed.update(change.message_id for change in chunk)
                 self.record_failure(chunk[0].message_id, f"{len(chunk)} profile(s) not applied: {exc}")
                 return []
             if len(chunk) == 1:
@@ -240,6 +237,14 @@ class _SegmentRun:
                 return []
         middle = len(chunk) // 2
         return self.execute_bisecting(chunk[:middle]) + self.execute_bisecting(chunk[middle:])
+
+    def chunks(self, changes: Sequence[Change]) -> Iterator[list[Change]]:
+        """Chunks of at most batch_size changes, each of one state (one template per chunk)."""
+        size = self.integration.batch_size
+        for state in ("in", "out"):
+            same_state = [change for change in changes if change.state == state]
+            for start in range(0, len(same_state), size):
+                yield same_state[start : start + size]
 
     def render(self, chunk: list[Change]) -> list[str]:
         template_text = self.integration.templates.for_event(_STATE_EVENT[chunk[0].state])
@@ -283,11 +288,7 @@ class _SegmentRun:
                 if cleared > entry.version:
                     entry = replace(entry, version=cleared, state="out")
                 redo.append(_as_change(entry, change.message_id, change.event))
-            applied = []
-            for state in ("in", "out"):
-                same_state = [change for change in redo if change.state == state]
-                for chunk in _chunks(same_state, self.integration.batch_size):
-                    applied += self.execute_bisecting(chunk)
+            applied = [change for chunk in self.chunks(redo) for change in self.execute_bisecting(chunk)]
         if applied:
             logger.warning("integration %s: profiles still changing after %d rounds", integration_id, RECONCILE_ROUNDS)
 
@@ -305,8 +306,3 @@ def event_context(event: SegmentEvent) -> dict[str, Any]:
         "event_time": event.occurred_at.astimezone(UTC).isoformat(),
         "account_id": event.account_id,
     }
-
-
-def _chunks(items: Sequence[Change], size: int) -> Iterator[list[Change]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
