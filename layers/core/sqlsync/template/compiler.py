@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlsync.dialects.base import Dialect
 from sqlsync.template import nodes
 from sqlsync.template.errors import RenderError, TemplateSyntaxError
+from sqlsync.template.filters import date_filter, filter_int
 from sqlsync.template.lexer import Lexer
 from sqlsync.template.sqlscan import (
     BLOCK_COMMENT,
@@ -90,15 +91,6 @@ def _contains(container: Any, item: Any) -> bool:
     return False
 
 
-def _filter_int(value: Any) -> int | None:
-    if value is None or isinstance(value, int):
-        return None if value is None else int(value)
-    try:
-        return int(value.strip()) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError, OverflowError):
-        raise RenderError(f"{str(value)[:64]!r} is not an integer") from None
-
-
 @dataclass(frozen=True)
 class CompiledTemplate:
     """A template ready to render for one dialect. `mode` says how a chunk maps to statements:
@@ -141,7 +133,7 @@ class Compiler:
             "_strlit": string_literal,
             "_text": dialect.to_text,
             "_ident": dialect.check_identifier,
-            "_f_int": _filter_int,
+            "_f_int": filter_int,
             "RenderError": RenderError,
         }
         for op, label in (("<", "lt"), (">", "gt"), ("<=", "le"), (">=", "ge")):
@@ -397,6 +389,17 @@ class Compiler:
             return f"({temp} if ({temp} := {operand}) not in (None, '') else {self.expr(node.args[0])})"
         if node.name == "int":
             return f"_f_int({operand})"
+        if node.name == "date":
+            layout = node.args[0]
+            if not isinstance(layout, nodes.Const) or not isinstance(layout.value, str):
+                raise self.fail('the date filter takes a layout string, as date "2006-01-02"', node)
+            try:
+                formatter = date_filter(layout.value)
+            except ValueError as error:
+                raise self.fail(str(error), layout) from None
+            name = self.local("_f_date")
+            self.namespace[name] = formatter
+            return f"{name}({operand})"
         raise self.fail(f"unknown filter '{node.name}'", node)
 
 

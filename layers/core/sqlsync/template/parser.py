@@ -22,7 +22,7 @@ from sqlsync.template.lexer import (
 )
 
 BUILTIN_NAMES = frozenset({"segment_id", "segment_name", "event_id", "event_time", "account_id"})
-FILTERS = {"lower": 0, "upper": 0, "trim": 0, "default": 1, "int": 0}
+FILTERS = {"lower": 0, "upper": 0, "trim": 0, "default": 1, "int": 0, "date": 1}
 _CONSTANTS = {"true": True, "false": False, "null": None}
 _COMPARE_OPS = {"==", "!=", "<", ">", "<=", ">="}
 _KEYWORDS = frozenset({"and", "or", "not", "in"})
