@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,13 @@ from sqlsync.sync import QueueMessage, to_messages
 ROOT = Path(__file__).resolve().parent.parent
 BASE_TIME = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 _ids = itertools.count(1)
+
+
+def hostile_values() -> list[str]:
+    """Classic injection strings, quotes, backslashes, comment openers, control characters and tricky
+    Unicode: values every target can store, which must read back exactly (tests/data/hostile_values.json)."""
+    values: list[str] = json.loads((ROOT / "tests" / "data" / "hostile_values.json").read_text("utf-8"))
+    return values
 
 
 def event(

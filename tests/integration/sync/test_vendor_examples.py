@@ -10,7 +10,7 @@ import pytest
 
 from sqlsync.store import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync import SyncWorker
-from testkit import event, integration, messages, rows, run_sql
+from testkit import event, hostile_values, integration, messages, rows, run_sql
 
 # From the vendor's documentation. Their removal and clear examples filter on `segment_id` while their
 # table defines `segId`; the column name is the table's, the rest is verbatim.
@@ -71,19 +71,7 @@ TABLES = {
         "CREATE TABLE segments (name text, segment_id int PRIMARY KEY, updated text)",
     ],
 }
-HOSTILE = [
-    "O'Brien",
-    'say "hi"',
-    "back\\slash",
-    "\\'; DROP TABLE mysegment; --",
-    "'); DELETE FROM mysegment; --",
-    "/* open comment",
-    "semi;colon",
-    "new\nline\r\ttab",
-    "percent %s %(x)s :name ?",
-    "emoji 🎉 and ünïcödé",
-    "trailing backslash \\",
-]
+HOSTILE = hostile_values()
 
 TARGETS = [
     pytest.param(("mariadb_url", "mysql", MARIADB), id="mariadb-verbatim", marks=pytest.mark.services),
@@ -101,7 +89,8 @@ def target(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, str]
 
 
 def sync(url: str, templates: dict[str, str], *events: Any, batch_size: int = 100) -> Any:
-    config = integration(url, templates, batch_size=batch_size)
+    segments = sorted({item.segment.id for item in events})
+    config = integration(url, templates, batch_size=batch_size, segment_ids=segments)
     worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), InMemoryStatsStore())
     report = worker.process(messages(events))
     assert not report.failed_message_ids, report.errors_by_integration
@@ -140,15 +129,23 @@ def test_segment_lifecycle_with_the_vendor_templates(target: tuple[str, dict[str
 @pytest.mark.parametrize("target", TARGETS, indirect=True)
 def test_hostile_values_read_back_exactly(target: tuple[str, dict[str, str]]) -> None:
     url, templates = target
+    # GIVEN every value of the corpus as a profile field, through the batch insert
     profiles = [(f"p-{index}", {"CustomID": value}) for index, value in enumerate(HOSTILE)]
-    sync(
-        url,
-        templates,
-        event("segment.profiles_added", profiles, at=0),
-        event("segment.upserted", segment_name=HOSTILE[3]),
-    )
+    sync(url, templates, event("segment.profiles_added", profiles, at=0))
     assert sorted(value for (value,) in rows(url, "SELECT clientId FROM mysegment")) == sorted(HOSTILE)
-    assert rows(url, "SELECT name FROM segments") == [(HOSTILE[3],)]
     # and removing them by batch_in finds every one
     sync(url, templates, event("segment.profiles_removed", profiles, at=1))
     assert rows(url, "SELECT count(*) FROM mysegment") == [(0,)]
+
+
+@pytest.mark.parametrize("target", TARGETS, indirect=True)
+def test_hostile_segment_names_read_back_exactly(target: tuple[str, dict[str, str]]) -> None:
+    url, templates = target
+    # Each segment of its own, so that one upsert and one delete per name run the vendor templates
+    events = [event("segment.upserted", segment=100 + index, segment_name=name) for index, name in enumerate(HOSTILE)]
+    sync(url, templates, *events)
+    assert rows(url, "SELECT segment_id, name FROM segments ORDER BY segment_id") == [
+        (100 + index, name) for index, name in enumerate(HOSTILE)
+    ]
+    sync(url, templates, *(event("segment.deleted", at=1, segment=100 + k) for k in range(len(HOSTILE))))
+    assert rows(url, "SELECT count(*) FROM segments") == [(0,)]

@@ -85,8 +85,13 @@ def test_postgresql_refuses_nul_and_keeps_backslashes_plain() -> None:
     assert pg.render_literal("a\\b") == "'a\\b'"
     with pytest.raises(RenderError, match="U\\+0000"):
         pg.check_statement(pg.render_literal("a\x00"))
-    assert SQLiteDialect().check_statement("SELECT 'a\x00'") == "SELECT 'a\x00'"
     assert pg.escape_in_string("a\\'", "'", backslashes=True) == "a\\\\''"
+
+
+def test_sqlite_refuses_nul_which_its_python_driver_cannot_send() -> None:
+    with pytest.raises(RenderError, match="sqlite cannot store the character U\\+0000"):
+        SQLiteDialect().check_statement("SELECT 'a\x00'")
+    assert MySQLDialect().check_statement("SELECT 'a\\0'") == "SELECT 'a\\0'"
 
 
 def test_mysql_escapes_like_the_driver_does() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from sqlsync.dialects.base import Dialect
@@ -12,6 +13,11 @@ class SQLiteDialect(Dialect):
     identifier_quotes: ClassVar = {'"': '"', "`": "`", "[": "]"}
     true_literal = "1"
     false_literal = "0"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Python's sqlite3 refuses SQL text holding a NUL ("the query contains a null character").
+        self._forbidden = re.compile("[\x00\ud800-\udfff]")
 
     def engine_options(self, connect_timeout: float) -> dict[str, object]:
         # A local file: SQLAlchemy's default SQLite pool, no network to time out or go stale.
