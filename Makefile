@@ -6,7 +6,7 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 ARGS ?=
 
-.PHONY: run test lint check bench sam-validate sam-build openapi clean
+.PHONY: run test lint check bench preview sam-validate sam-build openapi clean
 
 $(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt layers/core/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check layers/core functions tests bench
 	$(VENV)/bin/ruff format --check layers/core functions tests bench
 	$(VENV)/bin/mypy layers/core/sqlsync functions
+
+# Render an integration's template for an event file, print the SQL: make preview ARGS="events/platform/profiles_added.json"
+preview: $(VENV)/.installed
+	$(PY) -m sqlsync.local.preview $(ARGS)
 
 bench: $(VENV)/.installed
 	$(PY) -m bench $(ARGS)

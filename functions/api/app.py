@@ -1,4 +1,4 @@
-"""Configuration API: integrations and their sync statistics."""
+"""Configuration API: integrations, template preview and sync statistics."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sqlsync.api.errors import FieldError, error_response, install_error_handlers
 from sqlsync.models.integrations import Integration, IntegrationIn, StatsOut
+from sqlsync.models.preview import PreviewIn, PreviewOut
 from sqlsync.settings import Settings
 from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBStatsStore
 from sqlsync.sync.exceptions import InvalidIntegrationError
 from sqlsync.sync.integrations import IntegrationService, public_view
+from sqlsync.sync.preview import preview
 
 logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -59,6 +61,14 @@ def delete_integration(integration_id: str) -> Response[str]:
     if not service().delete(integration_id):
         raise NotFoundError(f"integration {integration_id!r} not found")
     return Response(HTTPStatus.NO_CONTENT, content_types.APPLICATION_JSON, "")
+
+
+@app.post("/v1/integrations/<integration_id>/preview", summary="Render a template for a sample event; nothing runs")
+def preview_integration(integration_id: str, body: PreviewIn) -> PreviewOut:
+    integration = service().get(integration_id)
+    if integration is None:
+        raise NotFoundError(f"integration {integration_id!r} not found")
+    return preview(integration, body, integration.id)
 
 
 @app.get("/v1/integrations/<integration_id>/stats", summary="Sync statistics per minute")

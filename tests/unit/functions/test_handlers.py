@@ -111,6 +111,55 @@ def test_api_creates_lists_gets_and_deletes_integrations(aws: dict[str, str], sq
     assert status == 404 and created["id"] in missing["message"]
 
 
+def test_api_previews_a_template_for_a_sample_event_without_running_it(aws: dict[str, str]) -> None:
+    api = load_function("api")
+    body = {
+        "name": "preview",
+        "account_id": 1,
+        "target_url": "mysql+pymysql://sync:secret@db.example.com/crm",
+        "segment_ids": [17],
+        "batch_size": 2,
+        "templates": {
+            "profiles_added": "INSERT INTO s VALUES "
+            '{for $i, $lead = $batch}({segment_id}, "{$lead.CustomID}"){autocomma}{end}',
+            "profiles_removed": "DELETE FROM s WHERE id = '{$lead._id}'",
+        },
+    }
+    status, created = call(api, http("POST", "/v1/integrations", body))
+    assert status == 201
+    path = f"/v1/integrations/{created['id']}/preview"
+    profiles = [{"id": f"p-{k}", "fields": {"CustomID": value}} for k, value in enumerate(["a", "O'Brien", "x\\y"])]
+    status, answer = call(api, http("POST", path, {"segment": {"id": 17, "name": "VIP"}, "profiles": profiles}))
+    assert status == 200, answer
+    assert (answer["template"], answer["dialect"], answer["mode"]) == ("templates.profiles_added", "mysql", "batch")
+    assert answer["chunks"] == [
+        {"profiles": ["p-0", "p-1"], "statements": ["INSERT INTO s VALUES (17, 'a'),(17, 'O\\'Brien')"], "error": None},
+        {"profiles": ["p-2"], "statements": ["INSERT INTO s VALUES (17, 'x\\\\y')"], "error": None},
+    ]
+    # a per-profile template, and a template tried before it is saved
+    status, answer = call(api, http("POST", path, {"type": "segment.profiles_removed", "profiles": profiles[:2]}))
+    assert [chunk["statements"] for chunk in answer["chunks"]] == [
+        ["DELETE FROM s WHERE id = 'p-0'", "DELETE FROM s WHERE id = 'p-1'"]
+    ]
+    status, answer = call(
+        api, http("POST", path, {"type": "segment.cleared", "template": "DELETE FROM s WHERE seg = {segment_id}"})
+    )
+    assert (status, answer["mode"], answer["chunks"][0]["statements"]) == (
+        200,
+        "once",
+        ["DELETE FROM s WHERE seg = 17"],
+    )
+    # errors name the field: a template missing for the event, a syntax error with its place, a bad event
+    status, answer = call(api, http("POST", path, {"type": "segment.deleted"}))
+    assert (status, answer["errors"][0]["field"]) == (422, "type")
+    status, answer = call(api, http("POST", path, {"template": "SELECT {$lead.x"}))
+    assert (status, answer["errors"][0]["field"], answer["errors"][0]["line"]) == (422, "template", 1)
+    status, answer = call(api, http("POST", path, {"profiles": [{"id": ""}]}))
+    assert (status, answer["errors"][0]["field"]) == (422, "profiles[0].id")
+    status, _ = call(api, http("POST", "/v1/integrations/nope/preview", {}))
+    assert status == 404
+
+
 @pytest.mark.parametrize(
     ("change", "field", "location"),
     [

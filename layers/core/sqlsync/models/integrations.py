@@ -27,6 +27,11 @@ class Templates(BaseModel):
         text: str | None = getattr(self, _TEMPLATE_OF[event_type])
         return text
 
+    @staticmethod
+    def field_for(event_type: EventType) -> str:
+        """The template's field name for an event type: profiles_added, segment_cleared..."""
+        return _TEMPLATE_OF[event_type]
+
     def items(self) -> list[tuple[str, str]]:
         """(field name, template text) of every template that is set."""
         return [(name, text) for name in _TEMPLATE_OF.values() if (text := getattr(self, name)) is not None]

@@ -8,31 +8,41 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlsync.dialects import UnsupportedDialectError, dialect_for
+from sqlsync.dialects import Dialect, UnsupportedDialectError, dialect_for
 from sqlsync.models.integrations import Integration, IntegrationIn, StatsBucketOut, StatsOut
 from sqlsync.store.base import ConfigStore, StatsStore
 from sqlsync.sync.exceptions import InvalidIntegrationError
-from sqlsync.template import TemplateSyntaxError, compile_template
+from sqlsync.template import CompiledTemplate, TemplateSyntaxError, compile_template
 
 
-def check_integration(integration: IntegrationIn) -> None:
-    """Raise InvalidIntegrationError naming the field (and line, column) of the first problem."""
+def dialect_of(target_url: str) -> Dialect:
+    """The dialect of a target URL's database, with its default settings; InvalidIntegrationError if unknown."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        backend = make_url(integration.target_url).get_backend_name()
+        backend = make_url(target_url).get_backend_name()
     except ArgumentError as exc:
         raise InvalidIntegrationError("target_url", f"not a database URL: {exc}") from None
     try:
-        dialect = dialect_for(backend)
+        return dialect_for(backend)
     except UnsupportedDialectError as exc:
         raise InvalidIntegrationError("target_url", str(exc)) from None
+
+
+def compile_checked(text: str, dialect: Dialect, field: str) -> CompiledTemplate:
+    """The compiled template; a syntax error becomes InvalidIntegrationError naming the field, line, column."""
+    try:
+        return compile_template(text, dialect, field.rpartition(".")[2])
+    except TemplateSyntaxError as exc:
+        raise InvalidIntegrationError(field, exc.message, exc.line, exc.column) from None
+
+
+def check_integration(integration: IntegrationIn) -> None:
+    """Raise InvalidIntegrationError naming the field (and line, column) of the first problem."""
+    dialect = dialect_of(integration.target_url)
     for name, text in integration.templates.items():
-        try:
-            compile_template(text, dialect, name)
-        except TemplateSyntaxError as exc:
-            raise InvalidIntegrationError(f"templates.{name}", exc.message, exc.line, exc.column) from None
+        compile_checked(text, dialect, f"templates.{name}")
 
 
 def new_integration(data: IntegrationIn, now: datetime | None = None) -> Integration:

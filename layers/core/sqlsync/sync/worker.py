@@ -250,7 +250,7 @@ class _SegmentRun:
         template_text = self.integration.templates.for_event(_STATE_EVENT[chunk[0].state])
         assert template_text is not None  # the profile templates are mandatory
         newest = max(chunk, key=lambda change: change.version).event
-        leads = [{**change.fields, "_id": change.profile_id} for change in chunk]
+        leads = [as_lead(change.profile_id, change.fields) for change in chunk]
         return self.compiled(template_text).render(event_context(newest), leads)
 
     def execute(self, statements: list[str]) -> None:
@@ -295,6 +295,11 @@ class _SegmentRun:
 
 def _as_change(entry: Membership, message_id: str, event: SegmentEvent) -> Change:
     return Change(entry.profile_id, entry.version, entry.state, entry.fields, message_id, event)
+
+
+def as_lead(profile_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A profile as templates see it: its fields, and its id as `_id` unless a field has that name."""
+    return {"_id": profile_id, **fields}
 
 
 def event_context(event: SegmentEvent) -> dict[str, Any]:
