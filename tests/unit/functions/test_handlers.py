@@ -56,6 +56,18 @@ def queued(queue_url: str) -> list[str]:
         bodies += [message["Body"] for message in batch]
 
 
+def integration_body(target_url: str, **changes: Any) -> dict[str, Any]:
+    """A POST /v1/integrations body for segment 17 of account 1."""
+    body = {
+        "name": "test",
+        "account_id": 1,
+        "target_url": target_url,
+        "segment_ids": [17],
+        "templates": {"profiles_added": "SELECT 1", "profiles_removed": "SELECT 1"},
+    }
+    return {**body, **changes}
+
+
 def test_ingest_enqueues_valid_events_and_names_the_field_of_bad_ones(aws: dict[str, str]) -> None:
     ingest = load_function("ingest")
     sample = json.loads(Path(EVENTS / "platform" / "profiles_added.json").read_text())
@@ -91,13 +103,10 @@ def test_ingest_splits_a_large_event_across_messages(aws: dict[str, str]) -> Non
 
 def test_api_creates_lists_gets_and_deletes_integrations(aws: dict[str, str], sqlite_url: str) -> None:
     api = load_function("api")
-    body = {
-        "name": "demo",
-        "account_id": 1,
-        "target_url": "postgresql+pg8000://sync:secret@db.example.com/crm",
-        "segment_ids": [17],
-        "templates": {"profiles_added": "SELECT {$lead.a}", "profiles_removed": "SELECT 1"},
-    }
+    body = integration_body(
+        "postgresql+pg8000://sync:secret@db.example.com/crm",
+        templates={"profiles_added": "SELECT {$lead.a}", "profiles_removed": "SELECT 1"},
+    )
     status, created = call(api, http("POST", "/v1/integrations", body))
     assert status == 201 and created["target_url"] == "postgresql+pg8000://sync:***@db.example.com/crm"
     assert created["batch_size"] == 100 and created["active"] is True
@@ -113,18 +122,15 @@ def test_api_creates_lists_gets_and_deletes_integrations(aws: dict[str, str], sq
 
 def test_api_previews_a_template_for_a_sample_event_without_running_it(aws: dict[str, str]) -> None:
     api = load_function("api")
-    body = {
-        "name": "preview",
-        "account_id": 1,
-        "target_url": "mysql+pymysql://sync:secret@db.example.com/crm",
-        "segment_ids": [17],
-        "batch_size": 2,
-        "templates": {
+    body = integration_body(
+        "mysql+pymysql://sync:secret@db.example.com/crm",
+        batch_size=2,
+        templates={
             "profiles_added": "INSERT INTO s VALUES "
             '{for $i, $lead = $batch}({segment_id}, "{$lead.CustomID}"){autocomma}{end}',
             "profiles_removed": "DELETE FROM s WHERE id = '{$lead._id}'",
         },
-    }
+    )
     status, created = call(api, http("POST", "/v1/integrations", body))
     assert status == 201
     path = f"/v1/integrations/{created['id']}/preview"
@@ -178,14 +184,7 @@ def test_api_refuses_bad_integrations_naming_the_field(
     aws: dict[str, str], change: dict[str, Any], field: str, location: dict[str, int]
 ) -> None:
     api = load_function("api")
-    body = {
-        "name": "bad",
-        "account_id": 1,
-        "target_url": "sqlite:///x.db",
-        "segment_ids": [17],
-        "templates": {"profiles_added": "SELECT 1", "profiles_removed": "SELECT 1"},
-        **change,
-    }
+    body = {**integration_body("sqlite:///x.db"), **change}
     status, answer = call(api, http("POST", "/v1/integrations", body))
     assert status == 422
     [error] = answer["errors"]
