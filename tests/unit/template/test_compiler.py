@@ -163,3 +163,20 @@ def test_compiled_templates_are_cached_per_dialect_settings() -> None:
     source = "SELECT {$lead.a}"
     assert compile_template(source, dialect_for("mysql")) is compile_template(source, MySQLDialect())
     assert compile_template(source, MySQLDialect(no_backslash_escapes=True)) is not compile_template(source, MY)
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["a{b}:c!d", "a#b", "a\\b", 'q"""q', "x'y", "%s"],
+)
+def test_any_field_name_and_text_survive_the_generated_code(field: str) -> None:
+    # Rows are built by f-strings or '%' formatting: braces, quotes, backslashes and '%' in the template
+    # text or in field names must come out as written.
+    name = field.replace("\\", "\\\\").replace('"', '\\"')
+    source = f'{{for $i, $l = $batch}}{{}}%\\\n{{$l["{name}"]}}{{autocomma}}é{{$i}}{{end}}'
+    assert render(source, [{field: "v"}, {field: None}]) == ["{}%\\\n'v',é0{}%\\\nNULLé1"]
+
+
+def test_a_loop_with_statements_inside_stays_a_loop() -> None:
+    source = "{for $l = $batch}DELETE FROM t WHERE id = {$l.id};{end}"
+    assert render(source, [{"id": 1}, {"id": "x"}]) == ["DELETE FROM t WHERE id = 1", "DELETE FROM t WHERE id = 'x'"]

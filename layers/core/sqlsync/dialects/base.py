@@ -124,7 +124,7 @@ class Dialect:
         def string_literal(value: object) -> str:
             return quote_string(value) if type(value) is str else render_string_literal(value)
 
-        if not self.backslash_escapes:
+        if self.plain_quoting:
 
             def literal(value: object) -> str:
                 return "'" + value.replace("'", "''") + "'" if type(value) is str else render_literal(value)
@@ -133,6 +133,16 @@ class Dialect:
                 return "'" + value.replace("'", "''") + "'" if type(value) is str else render_string_literal(value)
 
         return literal, string_literal
+
+    @property
+    def plain_quoting(self) -> bool:
+        """A str renders as `'` + text with `'` doubled + `'`: no backslash escapes, no prefix (N'')."""
+        return not self.backslash_escapes and type(self).render_string is Dialect.render_string
+
+    def inline_string_literal(self, var: str) -> str | None:
+        """Python source rendering the str in `var` as a literal, for the compiler to inline in place of a
+        call (the common case of a bare or whole-literal value); None when the dialect needs the call."""
+        return f'"\'" + {var}.replace("\'", "\'\'") + "\'"' if self.plain_quoting else None
 
     def to_text(self, value: object) -> str:
         """The text of a value placed inside a string literal."""

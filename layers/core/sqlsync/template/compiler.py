@@ -157,17 +157,8 @@ class Compiler:
         """Everything written since the last statement, as one append: '%' formatting with the template
         text in the format string, so a row of the batch costs one call, not one per piece."""
         pieces, self.pending = self.pending, []
-        if not pieces:
-            return
-        if all(is_text for is_text, _ in pieces):
-            call = repr("".join(text for _, text in pieces))
-        elif len(pieces) == 1:
-            call = pieces[0][1]
-        else:
-            fmt = "".join(text.replace("%", "%%") if is_text else "%s" for is_text, text in pieces)
-            args = "".join(f"{expr}, " for is_text, expr in pieces if not is_text)
-            call = f"{fmt!r} % ({args})"
-        self.lines.append("    " * self.indent + f"w({call})")
+        if pieces:
+            self.lines.append("    " * self.indent + f"w({_format(pieces)})")
 
     def hoist(self, expr: nodes.Expr, render: str) -> str:
         """A value that is the same for every profile (a segment value, a constant) renders once."""
@@ -249,8 +240,7 @@ class Compiler:
             elif isinstance(node, nodes.AutoComma):
                 if not self.scope.loops:
                     raise self.fail("{autocomma} outside a {for} loop", node)
-                index, length = self.scope.loops[-1]
-                self.put_expr(f"(',' if {index} + 1 < {length} else '')")
+                self.put_expr(_autocomma(*self.scope.loops[-1]))
             elif isinstance(node, nodes.BatchIn):
                 if state.kind != CODE:
                     raise self.fail(f"{{batch_in}} writes several literals and cannot go inside a {state.kind}", node)
@@ -283,6 +273,11 @@ class Compiler:
         """Write `render(expr)`; rendered once per call of the template when it does not vary per profile."""
         if _is_constant(expr):
             self.put_expr(self.hoist(expr, render))
+            return
+        inline = self.dialect.inline_string_literal(temp := self.local("_v"))
+        if inline is not None and render in ("_lit", "_strlit"):
+            # The common case, a str, without a call: a few calls per profile are most of the render time.
+            self.put_expr(f"({inline} if type({temp} := {self.expr(expr)}) is str else {render}({temp}))")
         else:
             self.put_expr(f"{render}({self.expr(expr)})")
 
@@ -306,6 +301,7 @@ class Compiler:
         iterable = self.expr(node.iterable)
         self.emit(f"{sequence} = {iterable if iterable == 'batch' else f'_as_list({iterable})'}")
         self.emit(f"{length} = len({sequence})")
+        loop_at = len(self.lines)
         self.emit(f"for {index}, {item} in enumerate({sequence}):")
         saved = dict(self.scope.vars)
         item_kind = "lead" if iterable == "batch" else "any"
@@ -313,12 +309,41 @@ class Compiler:
         if node.index_var is not None:
             self.scope.vars[node.index_var] = (index, "index")
         self.scope.loops.append((index, length))
-        with self.indented():
-            end = self.block(node.body, state)
+        self.indent += 1
+        end = self.block(node.body, state)
+        if len(self.lines) == loop_at + 1 and self.pending:
+            # The body only writes: a list comprehension joined once beats a loop of appends.
+            pieces, self.pending = self.pending, []
+            self.indent -= 1
+            del self.lines[loop_at:]
+            self.comprehension(pieces, index, item, length, sequence)
+        else:
+            self.write_pending()
+            if len(self.lines) == loop_at + 1:
+                self.emit("pass")
+            self.indent -= 1
         self.scope.loops.pop()
         self.scope.vars = saved
         if end != state:
             raise self.fail(f"the loop body leaves a {end.kind} open; close it before {{end}}", node)
+
+    def comprehension(self, pieces: list[tuple[bool, str]], index: str, item: str, length: str, seq: str) -> None:
+        """`w(''.join([row for item in seq]))`. An {autocomma} becomes a ',' in every row's format, then the
+        last row is rendered again without it."""
+        comma = _autocomma(index, length)
+        uses_index = any(not is_text and expr != comma and re.search(rf"\b{index}\b", expr) for is_text, expr in pieces)
+        loop = f"{index}, {item} in enumerate({seq})" if uses_index else f"{item} in {seq}"
+        if (False, comma) not in pieces:
+            self.emit(f"w(''.join([{_format(pieces)} for {loop}]))")
+            return
+        rows = self.local("rows")
+        self.emit(
+            f"{rows} = [{_format([(True, ',') if piece == (False, comma) else piece for piece in pieces])} for {loop}]"
+        )
+        self.emit(f"if {rows}:")
+        self.emit(f"    {index}, {item} = {length} - 1, {seq}[-1]")
+        self.emit(f"    {rows}[-1] = {_format([piece for piece in pieces if piece != (False, comma)])}")
+        self.emit(f"w(''.join({rows}))")
 
     def if_(self, node: nodes.If, state: SqlState) -> None:
         keyword = "if"
@@ -410,6 +435,31 @@ def _string_escaper(dialect: Dialect, quote: str, backslashes: bool) -> Callable
         return escape(value if type(value) is str else to_text(value), quote, backslashes)
 
     return escaper
+
+
+def _format(pieces: Sequence[tuple[bool, str]]) -> str:
+    """Python for the text of pieces (template text, or a Python expression giving text), built in one
+    step: an f-string, or '%' formatting where an expression cannot go inside an f-string (Python 3.11
+    refuses backslashes and '#' there)."""
+    if all(is_text for is_text, _ in pieces):
+        return repr("".join(text for _, text in pieces))
+    if len(pieces) == 1:
+        return pieces[0][1]
+    if not any(not is_text and ("\\" in expr or "#" in expr or '"""' in expr) for is_text, expr in pieces):
+        return 'f"""' + "".join(_fstring_text(text) if is_text else f"{{({text})}}" for is_text, text in pieces) + '"""'
+    fmt = "".join(text.replace("%", "%%") if is_text else "%s" for is_text, text in pieces)
+    args = "".join(f"{expr}, " for is_text, expr in pieces if not is_text)
+    return f"{fmt!r} % ({args})"
+
+
+def _fstring_text(text: str) -> str:
+    """Template text as the literal part of an f\"\"\"...\"\"\" string: escapes, quotes and braces escaped."""
+    escaped = text.encode("unicode_escape").decode("ascii")
+    return escaped.replace('"', '\\"').replace("{", "{{").replace("}", "}}")
+
+
+def _autocomma(index: str, length: str) -> str:
+    return f"(',' if {index} + 1 < {length} else '')"
 
 
 def _is_constant(expr: nodes.Expr) -> bool:
