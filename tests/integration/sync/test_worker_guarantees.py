@@ -110,6 +110,20 @@ def test_a_bad_row_is_isolated_and_its_neighbours_commit(postgres_url: str) -> N
     assert (17, "far-too-long-for-8") in table(postgres_url)
 
 
+def test_a_value_postgresql_cannot_store_fails_its_profile_with_a_clear_error(postgres_url: str) -> None:
+    create_members(postgres_url, "text")
+    stats = InMemoryStatsStore()
+    config = integration(postgres_url, TEMPLATES)
+    worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), stats)
+    batch = messages([event("segment.profiles_added", ["a1", ("nul", {"CustomID": "x\x00y"}), "a2"])])
+    report = worker.process(batch)
+    assert report.failed_message_ids == {batch[0].message_id}
+    assert table(postgres_url) == {(17, "a1"), (17, "a2")}
+    [bucket] = stats.query(config.id, *EVER)
+    assert bucket.last_error is not None
+    assert "profile nul" in bucket.last_error and "postgresql cannot store the character U+0000" in bucket.last_error
+
+
 class CountingTarget:
     """A real target that counts the transactions it is asked to run."""
 
