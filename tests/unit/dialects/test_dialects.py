@@ -9,8 +9,12 @@ import pymysql
 import pytest
 
 from sqlsync.dialects import (
+    ClickHouseDialect,
     Dialect,
+    HiveDialect,
+    MSSQLDialect,
     MySQLDialect,
+    OracleDialect,
     PostgreSQLDialect,
     SQLiteDialect,
     UnsupportedDialectError,
@@ -19,6 +23,10 @@ from sqlsync.dialects import (
 from sqlsync.dialects.exceptions import RenderError
 
 DIALECTS = [
+    ClickHouseDialect(),
+    HiveDialect(),
+    MSSQLDialect(),
+    OracleDialect(),
     PostgreSQLDialect(),
     MySQLDialect(),
     MySQLDialect(no_backslash_escapes=True),
@@ -138,5 +146,5 @@ def test_transient_errors_are_told_from_data_errors() -> None:
 
 
 def test_unknown_databases_are_named_with_the_supported_ones() -> None:
-    with pytest.raises(UnsupportedDialectError, match="unsupported database 'db2'; supported: mariadb, mysql"):
+    with pytest.raises(UnsupportedDialectError, match="unsupported database 'db2'; supported: clickhouse, "):
         dialect_for("db2")

@@ -174,7 +174,8 @@ def test_api_previews_a_template_for_a_sample_event_without_running_it(aws: dict
             "templates.profiles_added",
             {"line": 1, "column": 25},
         ),
-        ({"target_url": "oracle+oracledb://u@h/db"}, "target_url", {}),
+        ({"target_url": "oracle+oracledb://u@h/db"}, "target_url", {}),  # no driver installed
+        ({"target_url": "db2+ibm_db://u@h/db"}, "target_url", {}),  # no dialect
         ({"target_url": "not a url"}, "target_url", {}),
         ({"batch_size": 0}, "batch_size", {}),
         ({"surprise": 1}, "surprise", {}),

@@ -173,10 +173,31 @@ def test_any_field_name_and_text_survive_the_generated_code(field: str) -> None:
     # Rows are built by f-strings or '%' formatting: braces, quotes, backslashes and '%' in the template
     # text or in field names must come out as written.
     name = field.replace("\\", "\\\\").replace('"', '\\"')
-    source = f'{{for $i, $l = $batch}}{{}}%\\\n{{$l["{name}"]}}{{autocomma}}é{{$i}}{{end}}'
-    assert render(source, [{field: "v"}, {field: None}]) == ["{}%\\\n'v',é0{}%\\\nNULLé1"]
+    source = f'{{for $i, $l = $batch}}{{}}%\\\n{{$l["{name}"]}}{{autocomma}}é {{$i}}{{end}}'
+    assert render(source, [{field: "v"}, {field: None}]) == ["{}%\\\n'v',é 0{}%\\\nNULLé 1"]
 
 
 def test_a_loop_with_statements_inside_stays_a_loop() -> None:
     source = "{for $l = $batch}DELETE FROM t WHERE id = {$l.id};{end}"
     assert render(source, [{"id": 1}, {"id": "x"}]) == ["DELETE FROM t WHERE id = 1", "DELETE FROM t WHERE id = 'x'"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "SELECT E{$lead.v}",
+        "SELECT N{$lead.v}",
+        'SELECT x{batch_in "v"}',
+        "SELECT 1 {if $lead.a}E{end}{$lead.v}",
+        "SELECT {for $l = $batch}{$l.v} AS a{end}",
+        "SELECT E{if $lead.a}{$lead.v}{end}",
+    ],
+)
+def test_a_value_right_after_a_word_is_refused(source: str) -> None:
+    # PostgreSQL: E'\' would leave the literal open.
+    with pytest.raises(TemplateSyntaxError, match="put a space before this value"):
+        render(source, [{"v": "\\"}])
+
+
+def test_a_value_after_a_space_or_a_bracket_is_fine() -> None:
+    assert render("SELECT E ({$lead.v}), {if true}({$lead.v}){end}", [{"v": "\\"}]) == ["SELECT E ('\\'), ('\\')"]

@@ -103,6 +103,20 @@ class _TranslateErrors:
         raise TargetError(message.strip()[:2000], transient=transient, statement_level=statement_level) from exc
 
 
+def check_driver(url: str) -> None:
+    """Raise TargetError unless this deployment can load the URL's SQLAlchemy dialect and DBAPI driver."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import NoSuchModuleError
+
+    parsed = make_url(url)
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (ImportError, NoSuchModuleError) as exc:
+        raise TargetError(
+            f"the driver for {parsed.drivername} is not installed in this deployment ({exc})", transient=False
+        ) from None
+
+
 _targets: dict[str, Target] = {}
 _targets_lock = threading.Lock()
 
@@ -116,4 +130,4 @@ def target_for(url: str) -> Target:
     return target
 
 
-__all__ = ["ExecutionResult", "Target", "TargetError", "target_for"]
+__all__ = ["ExecutionResult", "Target", "TargetError", "check_driver", "target_for"]

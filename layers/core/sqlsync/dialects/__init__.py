@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from sqlsync.dialects.base import Dialect
+from sqlsync.dialects.clickhouse import ClickHouseDialect
+from sqlsync.dialects.hive import HiveDialect
+from sqlsync.dialects.mssql import MSSQLDialect
 from sqlsync.dialects.mysql import MySQLDialect
+from sqlsync.dialects.oracle import OracleDialect
 from sqlsync.dialects.postgresql import PostgreSQLDialect
 from sqlsync.dialects.sqlite import SQLiteDialect
 
@@ -12,6 +16,12 @@ _BY_NAME: dict[str, type[Dialect]] = {
     "postgresql": PostgreSQLDialect,
     "mysql": MySQLDialect,
     "mariadb": MySQLDialect,
+    "mssql": MSSQLDialect,
+    "oracle": OracleDialect,
+    "clickhouse": ClickHouseDialect,
+    # clickhouse-connect's SQLAlchemy backend
+    "clickhousedb": ClickHouseDialect,
+    "hive": HiveDialect,
 }
 
 
@@ -29,8 +39,12 @@ def dialect_for(name: str) -> Dialect:
 
 
 __all__ = [
+    "ClickHouseDialect",
     "Dialect",
+    "HiveDialect",
+    "MSSQLDialect",
     "MySQLDialect",
+    "OracleDialect",
     "PostgreSQLDialect",
     "SQLiteDialect",
     "UnsupportedDialectError",

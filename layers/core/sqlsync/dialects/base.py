@@ -40,8 +40,24 @@ class Dialect:
     nested_comments: ClassVar[bool] = False
     # `$tag$ ... $tag$` strings (PostgreSQL): no escaping exists inside them.
     dollar_quotes: ClassVar[bool] = False
+    # ClickHouse: `$tag$` opens a heredoc only if the same tag comes again later; the tag may be digits.
+    heredoc_needs_close: ClassVar[bool] = False
+    # `//` starts a comment to the end of the line (ClickHouse).
+    slash_comments: ClassVar[bool] = False
+    # Backslash escapes work inside quoted identifiers too (ClickHouse).
+    identifier_backslash_escapes: ClassVar[bool] = False
     # Letters that, written right before a quote, turn on backslash escapes in that literal (PG's E'').
     escape_string_prefixes: ClassVar[frozenset[str]] = frozenset()
+    # Letters that, written right before a quote, make a national-character literal (N'...' in T-SQL and
+    # Oracle). The lexer records the prefix, so `string_escape` can tell N'...' from '...'.
+    national_string_prefixes: ClassVar[frozenset[str]] = frozenset()
+    # Oracle's alternative quoting, q'[...]' (and nq'[...]'): nothing can be escaped inside it, so the
+    # lexer tracks where it ends and values are refused inside it.
+    alternative_quoting: ClassVar[bool] = False
+    # Whether a carriage return ends a `--` comment as a line feed does (T-SQL, Hive). None: the vendor
+    # does not say, so a lone carriage return inside such a comment fails the template: the lexer cannot
+    # know where the database reads the comment's end.
+    line_comment_ends_at_cr: ClassVar[bool | None] = False
     # Boolean literals; databases without a boolean type use 1 and 0.
     true_literal: ClassVar[str] = "TRUE"
     false_literal: ClassVar[str] = "FALSE"
@@ -75,6 +91,11 @@ class Dialect:
         if backslashes:
             text = text.replace("\\", "\\\\")
         return text.replace(quote, quote + quote)
+
+    def string_escape(self, prefix: str) -> Callable[[str, str, bool], str]:
+        """`escape_in_string` for a literal the template opened with `prefix` before its quote ('N' for a
+        national literal, '' otherwise). Dialects whose plain and national literals differ override it."""
+        return self.escape_in_string
 
     def render_string(self, text: str) -> str:
         if self.backslash_escapes:

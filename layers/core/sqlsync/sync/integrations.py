@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sqlsync.connectors import TargetError, check_driver
 from sqlsync.dialects import Dialect, UnsupportedDialectError, dialect_for
 from sqlsync.models.integrations import Integration, IntegrationIn, StatsBucketOut, StatsOut
 from sqlsync.store.base import ConfigStore, StatsStore
@@ -41,6 +42,10 @@ def compile_checked(text: str, dialect: Dialect, field: str) -> CompiledTemplate
 def check_integration(integration: IntegrationIn) -> None:
     """Raise InvalidIntegrationError naming the field (and line, column) of the first problem."""
     dialect = dialect_of(integration.target_url)
+    try:
+        check_driver(integration.target_url)
+    except TargetError as exc:
+        raise InvalidIntegrationError("target_url", str(exc)) from None
     for name, text in integration.templates.items():
         compile_checked(text, dialect, f"templates.{name}")
 

@@ -35,7 +35,7 @@ from sqlsync.template.sqlscan import (
 Mode = Literal["batch", "per_lead", "once"]
 Renderer = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]]], list[str]]
 
-_BLANK = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
+_BLANK = re.compile(r"(?:\s+|(?:--|#|//)[^\n]*(?:\n|$)|/\*.*?\*/)*", re.DOTALL)
 
 
 def _flusher(check: Callable[[str], str]) -> Callable[[list[str], list[str]], None]:
@@ -123,6 +123,8 @@ class Compiler:
         self.names_used: set[str] = set()
         self.pending: list[tuple[bool, str]] = []  # (is template text, text or Python expression)
         self.hoisted: list[str] = []
+        # The code written just before the current node ends with a letter, digit, '_' or '$'.
+        self.after_word = False
         literal, string_literal = dialect.literal_renderers()
         self.namespace: dict[str, Any] = {
             "_flush": _flusher(dialect.check_statement),
@@ -231,8 +233,11 @@ class Compiler:
                     continue
                 self.text(node.text, result.boundaries)
                 state = result.state
+                if node.text:
+                    self.after_word = state.kind == CODE and _is_word_char(node.text[-1])
             elif isinstance(node, nodes.Output):
                 self.output(node, state)
+                self.after_word = False
             elif isinstance(node, nodes.For):
                 self.for_(node, state)
             elif isinstance(node, nodes.If):
@@ -241,9 +246,12 @@ class Compiler:
                 if not self.scope.loops:
                     raise self.fail("{autocomma} outside a {for} loop", node)
                 self.put_expr(_autocomma(*self.scope.loops[-1]))
+                self.after_word = False
             elif isinstance(node, nodes.BatchIn):
                 if state.kind != CODE:
                     raise self.fail(f"{{batch_in}} writes several literals and cannot go inside a {state.kind}", node)
+                self.refuse_after_word(node)
+                self.after_word = False
                 self.put_expr(f"(', '.join([_lit(_path(item, {node.path!r})) for item in batch]) or 'NULL')")
             k += 1
         return state
@@ -281,19 +289,44 @@ class Compiler:
         else:
             self.put_expr(f"{render}({self.expr(expr)})")
 
+    def refuse_after_word(self, node: nodes.Node) -> None:
+        if self.after_word:
+            raise self.fail(
+                "put a space before this value: written right after a letter or digit, its literal could take"
+                " them as a prefix (E'...', N'...', X'...') or join a name",
+                node,
+            )
+
     def output(self, node: nodes.Output, state: SqlState) -> None:
         if state.kind == CODE:
+            self.refuse_after_word(node)
             self.value(node.expr, "_lit")
         elif state.kind == STRING:
+            if state.raw:
+                raise self.fail(
+                    f"a value cannot go inside a {state.prefix.lower()}'...' string: nothing can be escaped in it;"
+                    " use '...' instead",
+                    node,
+                )
+            if state.escape_pending:
+                raise self.fail(
+                    "the backslash right before this value would escape the value's first character;"
+                    " write two backslashes for one",
+                    node,
+                )
             escaper = self.local("_esc")
-            self.namespace[escaper] = _string_escaper(self.dialect, state.quote, state.backslashes)
+            self.namespace[escaper] = _string_escaper(self.dialect, state.quote, state.backslashes, state.prefix)
             self.value(node.expr, escaper)
         elif state.kind == IDENTIFIER:
+            if state.escape_pending:
+                raise self.fail("a value cannot go right after a backslash: it would escape the first character", node)
             self.value(node.expr, "_ident")
         elif state.kind in (LINE_COMMENT, BLOCK_COMMENT):
             raise self.fail("a value cannot go inside a comment: a newline or '*/' in it would end the comment", node)
         elif state.kind == DOLLAR:
             raise self.fail("a value cannot go inside a dollar-quoted string; use '...' instead", node)
+        else:
+            raise self.fail(f"a value cannot go after a {state.kind}", node)
 
     def for_(self, node: nodes.For, state: SqlState) -> None:
         index, item, length = self.local("index"), self.local("item"), self.local("length")
@@ -310,7 +343,12 @@ class Compiler:
             self.scope.vars[node.index_var] = (index, "index")
         self.scope.loops.append((index, length))
         self.indent += 1
+        before = self.after_word
+        last = node.body[-1] if node.body else None
+        # The body also follows itself: its start comes after its own end from the second profile on.
+        self.after_word = before or (isinstance(last, nodes.Text) and _is_word_char(last.text[-1:]))
         end = self.block(node.body, state)
+        self.after_word = before or self.after_word
         if len(self.lines) == loop_at + 1 and self.pending:
             # The body only writes: a list comprehension joined once beats a loop of appends.
             pieces, self.pending = self.pending, []
@@ -347,15 +385,21 @@ class Compiler:
 
     def if_(self, node: nodes.If, state: SqlState) -> None:
         keyword = "if"
+        before, ends = self.after_word, [] if node.else_body else [self.after_word]
         for test, body in node.branches:
             self.emit(f"{keyword} {self.expr(test)}:")
             keyword = "elif"
             with self.indented():
+                self.after_word = before
                 self._branch(body, state, node)
+                ends.append(self.after_word)
         if node.else_body:
             self.emit("else:")
             with self.indented():
+                self.after_word = before
                 self._branch(node.else_body, state, node)
+                ends.append(self.after_word)
+        self.after_word = any(ends)
 
     def _branch(self, body: Sequence[nodes.Node], state: SqlState, node: nodes.If) -> None:
         end = self.block(body, state)
@@ -428,8 +472,8 @@ class Compiler:
         raise self.fail(f"unknown filter '{node.name}'", node)
 
 
-def _string_escaper(dialect: Dialect, quote: str, backslashes: bool) -> Callable[[Any], str]:
-    escape, to_text = dialect.escape_in_string, dialect.to_text
+def _string_escaper(dialect: Dialect, quote: str, backslashes: bool, prefix: str = "") -> Callable[[Any], str]:
+    escape, to_text = dialect.string_escape(prefix), dialect.to_text
 
     def escaper(value: Any) -> str:
         return escape(value if type(value) is str else to_text(value), quote, backslashes)
@@ -456,6 +500,10 @@ def _fstring_text(text: str) -> str:
     """Template text as the literal part of an f\"\"\"...\"\"\" string: escapes, quotes and braces escaped."""
     escaped = text.encode("unicode_escape").decode("ascii")
     return escaped.replace('"', '\\"').replace("{", "{{").replace("}", "}}")
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char in ("_", "$")
 
 
 def _autocomma(index: str, length: str) -> str:
