@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from sqlsync.dialects.clickhouse import ClickHouseDialect
 from sqlsync.template import RenderError, TemplateSyntaxError, compile_template
 from sqlsync.template.sqlscan import BLOCK_COMMENT, CODE, IDENTIFIER, LINE_COMMENT, START, STRING, UNCLEAR, scan
+from testkit import hostile_values
 
 chdb_session = pytest.importorskip(
     "chdb.session",
@@ -345,3 +346,24 @@ def test_quoted_identifiers_round_trip(clickhouse: ClickHouse) -> None:
         assert found.split() == [utf8_hex(table), utf8_hex(column)]
     finally:
         clickhouse.session.query(f"DROP TABLE {CH.quote_identifier(table)}")
+
+
+def test_the_hostile_corpus_through_the_vendor_templates(clickhouse: ClickHouse) -> None:
+    corpus = hostile_values()
+    added = (
+        "INSERT INTO rows (k, pos, v) VALUES "
+        "{for $index, $lead = $batch}({$index}, {segment_id}, '{$lead.CustomID}'){autocomma}{end}"
+    )
+    clickhouse.run(render(added, [{"CustomID": value} for value in corpus]))
+    assert clickhouse.rows() == [(k, 17, utf8_hex(value)) for k, value in enumerate(corpus)]
+    # batch_in finds every one of them again
+    found = 'SELECT count() FROM rows WHERE v IN ({batch_in "CustomID"})'
+    [statement] = render(found, [{"CustomID": value} for value in corpus])
+    assert clickhouse.query(statement).strip() == str(len(corpus))
+    # and as segment names
+    for name in corpus:
+        [statement] = compile_template("INSERT INTO rows VALUES (1, 1, '{segment_name}')", CH).render(
+            {"segment_name": name}, []
+        )
+        clickhouse.run([statement])
+        assert clickhouse.rows() == [(1, 1, utf8_hex(name))]
