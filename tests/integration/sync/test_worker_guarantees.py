@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sqlsync.connectors import Target, target_for
+from sqlsync.dialects.connect import ConnectOptions
 from sqlsync.models import SegmentEvent
 from sqlsync.store import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync import QueueMessage, SyncWorker
@@ -147,7 +148,7 @@ class CountingTarget:
 
 
 def test_a_target_that_is_down_fails_the_whole_batch_without_bisecting() -> None:
-    down = CountingTarget(Target("postgresql+pg8000://postgres@127.0.0.1:1/none", connect_timeout=2))
+    down = CountingTarget(Target("postgresql+pg8000://postgres@127.0.0.1:1/none", ConnectOptions(connect_timeout=2)))
     stats = InMemoryStatsStore()
     config = integration("postgresql+pg8000://postgres@127.0.0.1:1/none", TEMPLATES, batch_size=2)
     worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), stats, targets=lambda url: down)

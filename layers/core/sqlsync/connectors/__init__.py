@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlsync.dialects import Dialect, dialect_for
-
-DEFAULT_CONNECT_TIMEOUT = 10.0
+from sqlsync.dialects.connect import ConnectOptions
 
 
 class TargetError(Exception):
@@ -32,12 +31,12 @@ class ExecutionResult:
 class Target:
     """One target database, reached through a SQLAlchemy URL."""
 
-    def __init__(self, url: str, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+    def __init__(self, url: str, options: ConnectOptions | None = None) -> None:
         from sqlalchemy.engine import make_url
 
         self.url = make_url(url)
         self.base_dialect = dialect_for(self.url.get_backend_name())
-        self.connect_timeout = connect_timeout
+        self.options = options or ConnectOptions()
         self._engine: object | None = None
         self._dialect: Dialect | None = None
         self._lock = threading.Lock()
@@ -49,7 +48,7 @@ class Target:
 
             with self._lock:
                 if self._engine is None:
-                    self._engine = create_engine(self.url, **self.base_dialect.engine_options(self.connect_timeout))
+                    self._engine = create_engine(self.url, **self.base_dialect.engine_options(self.options))
         return self._engine
 
     @property

@@ -18,6 +18,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import ClassVar
 
+from sqlsync.dialects.connect import ConnectOptions
 from sqlsync.dialects.exceptions import RenderError
 
 Escaper = Callable[[str], str]
@@ -205,18 +206,18 @@ class Dialect:
         """The dialect for a live session whose settings change lexing (`scalar` runs one query)."""
         return self
 
-    def engine_options(self, connect_timeout: float) -> dict[str, object]:
+    def engine_options(self, options: ConnectOptions) -> dict[str, object]:
         """SQLAlchemy create_engine options: a small pool per warm Lambda, connections checked before use
         (a frozen Lambda's idle connections die) and recycled, and the driver's connect timeout."""
         return {
             "pool_pre_ping": True,
             "pool_size": 2,
             "pool_recycle": 300,
-            "connect_args": self.connect_args(connect_timeout),
+            "connect_args": self.connect_args(options),
         }
 
-    def connect_args(self, connect_timeout: float) -> dict[str, object]:
-        """Driver keyword arguments that bound the time to connect."""
+    def connect_args(self, options: ConnectOptions) -> dict[str, object]:
+        """Driver keyword arguments for the timeouts and TLS of `options`."""
         return {}
 
     def is_transient(self, error: BaseException) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from sqlsync.dialects.base import Dialect
+from sqlsync.dialects.connect import ConnectOptions
 
 # Server and client error codes that say nothing about the rows: cannot connect, gone away, lost
 # connection, too many connections, lock wait timeout, deadlock, query interrupted, server shutdown.
@@ -58,8 +59,8 @@ class MySQLDialect(Dialect):
     def refine(self, scalar: Callable[[str], object]) -> Dialect:
         return MySQLDialect.from_sql_mode(str(scalar("SELECT @@SESSION.sql_mode") or ""))
 
-    def connect_args(self, connect_timeout: float) -> dict[str, object]:
-        return {"connect_timeout": max(1, round(connect_timeout))}
+    def connect_args(self, options: ConnectOptions) -> dict[str, object]:
+        return {"connect_timeout": max(1, round(options.connect_timeout))}
 
     def is_transient(self, error: BaseException) -> bool:
         code = _code(error)

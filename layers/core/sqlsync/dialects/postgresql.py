@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 
 from sqlsync.dialects.base import Dialect
+from sqlsync.dialects.connect import ConnectOptions
 
 # SQLSTATE classes that say nothing about the rows: connection exceptions, insufficient resources,
 # operator intervention (shutdown, query cancelled by timeout), transaction rollback (deadlock).
@@ -34,8 +35,8 @@ class PostgreSQLDialect(Dialect):
         refined.backslash_escapes = True
         return refined
 
-    def connect_args(self, connect_timeout: float) -> dict[str, object]:
-        return {"timeout": connect_timeout}
+    def connect_args(self, options: ConnectOptions) -> dict[str, object]:
+        return {"timeout": options.connect_timeout}
 
     def is_transient(self, error: BaseException) -> bool:
         sqlstate = _sqlstate(error)

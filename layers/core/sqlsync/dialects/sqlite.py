@@ -6,6 +6,7 @@ import re
 from typing import ClassVar
 
 from sqlsync.dialects.base import Dialect
+from sqlsync.dialects.connect import ConnectOptions
 
 
 class SQLiteDialect(Dialect):
@@ -19,7 +20,7 @@ class SQLiteDialect(Dialect):
         # Python's sqlite3 refuses SQL text holding a NUL ("the query contains a null character").
         self._forbidden = re.compile("[\x00\ud800-\udfff]")
 
-    def engine_options(self, connect_timeout: float) -> dict[str, object]:
+    def engine_options(self, options: ConnectOptions) -> dict[str, object]:
         # A local file: SQLAlchemy's default SQLite pool, no network to time out or go stale.
         return {}
 
