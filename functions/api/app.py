@@ -1,4 +1,4 @@
-"""Configuration API: integrations, template preview and sync statistics."""
+"""Configuration API: connectors, integrations, template preview and sync statistics."""
 
 from __future__ import annotations
 
@@ -13,10 +13,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sqlsync.api.errors import FieldError, error_response, install_error_handlers
+from sqlsync.connectors.service import ConnectorService
+from sqlsync.connectors.service import public_view as connector_view
+from sqlsync.connectors.urls import ConnectorError
+from sqlsync.models.connectors import Connector, ConnectorIn, ConnectorOut, ValidationOut
 from sqlsync.models.integrations import Integration, IntegrationIn, StatsOut
 from sqlsync.models.preview import PreviewIn, PreviewOut
 from sqlsync.settings import Settings
 from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBStatsStore
+from sqlsync.store.secrets import SecretsManagerStore
 from sqlsync.sync.exceptions import InvalidIntegrationError
 from sqlsync.sync.integrations import IntegrationService, public_view
 from sqlsync.sync.preview import preview
@@ -24,6 +29,7 @@ from sqlsync.sync.preview import preview
 logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True)
 _service: IntegrationService | None = None
+_connectors: ConnectorService | None = None
 
 
 def service() -> IntegrationService:
@@ -34,6 +40,60 @@ def service() -> IntegrationService:
             DynamoDBConfigStore(settings.config_table), DynamoDBStatsStore(settings.stats_table)
         )
     return _service
+
+
+def connectors() -> ConnectorService:
+    global _connectors
+    if _connectors is None:
+        _connectors = ConnectorService(DynamoDBConfigStore(Settings.from_env().config_table), SecretsManagerStore())
+    return _connectors
+
+
+@app.post("/v1/connectors", summary="Create a connector: how to reach a database")
+def create_connector(body: ConnectorIn) -> Response[ConnectorOut]:
+    connector = connectors().create(body)
+    logger.info("connector created", extra={"connector_id": connector.id, "type": connector.type.value})
+    return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, connector_view(connector))
+
+
+@app.get("/v1/connectors", summary="List the connectors of an account")
+def list_connectors(account_id: Annotated[int, Query(ge=0)]) -> list[ConnectorOut]:
+    return [connector_view(connector) for connector in connectors().list(account_id)]
+
+
+@app.get("/v1/connectors/<connector_id>", summary="Get one connector (secrets masked)")
+def get_connector(connector_id: str) -> ConnectorOut:
+    return connector_view(_connector(connector_id))
+
+
+@app.put("/v1/connectors/<connector_id>", summary="Replace a connector; an omitted password or key is kept")
+def update_connector(connector_id: str, body: ConnectorIn) -> ConnectorOut:
+    connector = connectors().update(connector_id, body)
+    if connector is None:
+        raise NotFoundError(f"connector {connector_id!r} not found")
+    logger.info("connector updated", extra={"connector_id": connector.id, "version": connector.version})
+    return connector_view(connector)
+
+
+@app.delete("/v1/connectors/<connector_id>", summary="Delete a connector and its secrets")
+def delete_connector(connector_id: str) -> Response[str]:
+    if not connectors().delete(connector_id):
+        raise NotFoundError(f"connector {connector_id!r} not found")
+    return Response(HTTPStatus.NO_CONTENT, content_types.APPLICATION_JSON, "")
+
+
+@app.post("/v1/connectors/<connector_id>/validate", summary="Connect, ask the server's version, time it")
+def validate_connector(connector_id: str) -> ValidationOut:
+    result = connectors().validate(_connector(connector_id))
+    logger.info("connector validated", extra={"connector_id": connector_id, "ok": result.ok})
+    return result
+
+
+def _connector(connector_id: str) -> Connector:
+    connector = connectors().get(connector_id)
+    if connector is None:
+        raise NotFoundError(f"connector {connector_id!r} not found")
+    return connector
 
 
 @app.post("/v1/integrations", summary="Create a segment-sync integration")
@@ -97,7 +157,11 @@ def _invalid_integration(exc: InvalidIntegrationError) -> Response[str]:
     return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [detail])
 
 
-install_error_handlers(app, {InvalidIntegrationError: _invalid_integration})
+def _invalid_connector(exc: ConnectorError) -> Response[str]:
+    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": exc.field, "message": exc.message}])
+
+
+install_error_handlers(app, {InvalidIntegrationError: _invalid_integration, ConnectorError: _invalid_connector})
 
 
 @logger.inject_lambda_context

@@ -198,6 +198,12 @@ def test_routes_are_the_api_contract_and_each_belongs_to_one_function() -> None:
         ("DELETE", "/v1/integrations/{id}"): "ApiFunction",
         ("GET", "/v1/integrations/{id}/stats"): "ApiFunction",
         ("POST", "/v1/integrations/{id}/preview"): "ApiFunction",
+        ("POST", "/v1/connectors"): "ApiFunction",
+        ("GET", "/v1/connectors"): "ApiFunction",
+        ("GET", "/v1/connectors/{id}"): "ApiFunction",
+        ("PUT", "/v1/connectors/{id}"): "ApiFunction",
+        ("DELETE", "/v1/connectors/{id}"): "ApiFunction",
+        ("POST", "/v1/connectors/{id}/validate"): "ApiFunction",
     }
 
 

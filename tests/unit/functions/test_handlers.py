@@ -237,3 +237,41 @@ def test_worker_applies_queued_events_and_reports_stats_through_the_api(aws: dic
         ),
     )
     assert status == 400 and bad_range["errors"][0]["field"] == "from"
+
+
+def test_api_keeps_connector_secrets_in_secrets_manager_and_masks_them(aws: dict[str, str], tmp_path: Path) -> None:
+    api = load_function("api")
+    body = {
+        "name": "local",
+        "account_id": 1,
+        "type": "sqlite",
+        "database": str(tmp_path / "c.db"),
+        "password": "hunter2",
+    }
+    status, created = call(api, http("POST", "/v1/connectors", body))
+    assert status == 201, created
+    assert created["password"] == "***" and created["version"] == 1 and "hunter2" not in json.dumps(created)
+    # the config table holds no secret; Secrets Manager does
+    items = boto3.client("dynamodb").scan(TableName=aws["ConfigTable"])["Items"]
+    assert items and "hunter2" not in json.dumps(items)
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=created["secret_id"])
+    assert json.loads(secret["SecretString"]) == {"password": "hunter2"}
+    path = f"/v1/connectors/{created['id']}"
+    status, fetched = call(api, http("GET", path))
+    assert status == 200 and fetched == created
+    status, listed = call(api, http("GET", "/v1/connectors", query={"account_id": "1"}))
+    assert [item["id"] for item in listed] == [created["id"]]
+    status, validated = call(api, http("POST", f"{path}/validate"))
+    assert status == 200 and validated["ok"] and validated["server_version"].startswith("3.")
+    status, updated = call(api, http("PUT", path, {**body, "password": None, "description": "renamed"}))
+    assert status == 200 and updated["version"] == 2 and updated["password"] == "***"
+    status, answer = call(api, http("PUT", path, {**body, "type": "postgresql"}))
+    assert (status, answer["errors"][0]["field"]) == (422, "host")
+    status, answer = call(api, http("POST", "/v1/connectors", {**body, "port": 0}))
+    assert (status, answer["errors"][0]["field"]) == (422, "port")
+    status, _ = call(api, http("DELETE", path))
+    assert status == 204
+    status, _ = call(api, http("GET", path))
+    assert status == 404
+    with pytest.raises(boto3.client("secretsmanager").exceptions.ResourceNotFoundException):
+        boto3.client("secretsmanager").get_secret_value(SecretId=created["secret_id"])

@@ -59,6 +59,11 @@ class Target:
                 self._dialect = self.base_dialect.refine(lambda sql: connection.exec_driver_sql(sql).scalar())
         return self._dialect
 
+    def server_version(self) -> str:
+        """Connect and ask the server's version (validation)."""
+        with self._guard(), self.engine.connect() as connection:
+            return str(connection.exec_driver_sql(self.base_dialect.version_query).scalar())
+
     def execute(self, statements: Sequence[str]) -> ExecutionResult:
         """Run the statements in one transaction: all commit or none."""
         started = time.perf_counter()

@@ -29,6 +29,13 @@ _SAFE_IDENTIFIER = re.compile(r"[A-Za-z0-9_]{1,63}")
 
 class Dialect:
     name: ClassVar[str] = "base"
+    # Connecting: the SQLAlchemy driver name a connector uses, the server's usual port, and the driver's
+    # argument for a unix socket path (None: the driver has none).
+    driver: ClassVar[str] = ""
+    default_port: ClassVar[int | None] = None
+    socket_option: ClassVar[str | None] = None
+    # A query answering the server's version, to validate a connection.
+    version_query: ClassVar[str] = "SELECT version()"
 
     # Lexing: which characters open string literals and quoted identifiers (open -> close).
     string_quotes: ClassVar[frozenset[str]] = frozenset("'")

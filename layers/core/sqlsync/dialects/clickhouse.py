@@ -42,6 +42,8 @@ _STATEMENT_CODES = frozenset({16, 46, 47, 60, 62, 81, 115, 164, 192, 193, 497, 5
 
 class ClickHouseDialect(Dialect):
     name = "clickhouse"
+    driver = "clickhousedb"
+    default_port = 8123
     # Double quotes and backticks quote identifiers; backticks first, as ClickHouse formats its own.
     identifier_quotes: ClassVar[Mapping[str, str]] = {"`": "`", '"': '"'}
     # `#` is a comment only before ' ' or '!' and a syntax error before anything else, so taking

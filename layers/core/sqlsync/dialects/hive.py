@@ -32,6 +32,8 @@ _ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", ord("$"):
 
 class HiveDialect(Dialect):
     name = "hive"
+    driver = "hive"
+    default_port = 10000
     string_quotes: ClassVar[frozenset[str]] = frozenset("'\"")
     identifier_quotes: ClassVar[Mapping[str, str]] = {"`": "`"}
     nested_comments = True

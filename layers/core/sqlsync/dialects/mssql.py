@@ -52,6 +52,9 @@ def _keep(match: re.Match[str]) -> str:
 
 class MSSQLDialect(Dialect):
     name = "mssql"
+    driver = "mssql+pymssql"
+    version_query = "SELECT @@VERSION"
+    default_port = 1433
     # Brackets first: quote_identifier writes them, and they quote whatever QUOTED_IDENTIFIER says.
     identifier_quotes: ClassVar[Mapping[str, str]] = {"[": "]", '"': '"'}
     nested_comments = True

@@ -27,6 +27,10 @@ _BACKSLASH_ESCAPES = str.maketrans(
 
 class MySQLDialect(Dialect):
     name = "mysql"
+    driver = "mysql+pymysql"
+    version_query = "SELECT VERSION()"
+    default_port = 3306
+    socket_option = "unix_socket"
     hash_comments = True
     dash_comment_needs_space = True
     string_quotes: ClassVar[frozenset[str]] = frozenset("'\"")

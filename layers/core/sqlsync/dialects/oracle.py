@@ -45,6 +45,9 @@ _IDENTIFIER_BYTES = 128
 
 class OracleDialect(Dialect):
     name = "oracle"
+    driver = "oracle+oracledb"
+    version_query = "SELECT banner FROM v$version"
+    default_port = 1521
     national_string_prefixes = frozenset("Nn")
     alternative_quoting = True
     line_comment_ends_at_cr = None

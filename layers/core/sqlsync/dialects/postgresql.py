@@ -19,6 +19,9 @@ _STATEMENT_SQLSTATES = frozenset({"42601", "42P01", "42703", "42883", "42501", "
 
 class PostgreSQLDialect(Dialect):
     name = "postgresql"
+    driver = "postgresql+pg8000"
+    default_port = 5432
+    socket_option = "unix_sock"
     nested_comments = True
     dollar_quotes = True
     escape_string_prefixes = frozenset("Ee")

@@ -11,6 +11,8 @@ from sqlsync.dialects.connect import ConnectOptions
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
+    driver = "sqlite"
+    version_query = "SELECT sqlite_version()"
     identifier_quotes: ClassVar = {'"': '"', "`": "`", "[": "]"}
     true_literal = "1"
     false_literal = "0"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlsync.models.connectors import Connector
 from sqlsync.models.integrations import Integration
 
 MembershipState = Literal["in", "out"]
@@ -110,15 +111,47 @@ class StatsStore(ABC):
 
 
 class ConfigStore(ABC):
-    @abstractmethod
-    def put_integration(self, integration: Integration) -> None: ...
+    """Configuration objects (integrations, connectors), each kept as its model's JSON under (kind, id)
+    and listed per account. Implementations provide the four body operations."""
 
-    @abstractmethod
-    def get_integration(self, integration_id: str) -> Integration | None: ...
+    def put_integration(self, integration: Integration) -> None:
+        self.put_body("integration", integration.id, integration.account_id, integration.model_dump_json())
 
-    @abstractmethod
-    def list_integrations(self, account_id: int) -> list[Integration]: ...
+    def get_integration(self, integration_id: str) -> Integration | None:
+        body = self.get_body("integration", integration_id)
+        return None if body is None else Integration.model_validate_json(body)
 
-    @abstractmethod
+    def list_integrations(self, account_id: int) -> list[Integration]:
+        return [Integration.model_validate_json(body) for body in self.list_bodies("integration", account_id)]
+
     def delete_integration(self, integration_id: str) -> bool:
+        """True when it existed."""
+        return self.delete_body("integration", integration_id)
+
+    def put_connector(self, connector: Connector) -> None:
+        self.put_body("connector", connector.id, connector.account_id, connector.model_dump_json())
+
+    def get_connector(self, connector_id: str) -> Connector | None:
+        body = self.get_body("connector", connector_id)
+        return None if body is None else Connector.model_validate_json(body)
+
+    def list_connectors(self, account_id: int) -> list[Connector]:
+        return [Connector.model_validate_json(body) for body in self.list_bodies("connector", account_id)]
+
+    def delete_connector(self, connector_id: str) -> bool:
+        """True when it existed."""
+        return self.delete_body("connector", connector_id)
+
+    @abstractmethod
+    def put_body(self, kind: str, object_id: str, account_id: int, body: str) -> None: ...
+
+    @abstractmethod
+    def get_body(self, kind: str, object_id: str) -> str | None: ...
+
+    @abstractmethod
+    def list_bodies(self, kind: str, account_id: int) -> list[str]:
+        """The bodies of an account's objects of a kind, ordered by id."""
+
+    @abstractmethod
+    def delete_body(self, kind: str, object_id: str) -> bool:
         """True when it existed."""

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sqlsync.models.integrations import Integration
 from sqlsync.store._codec import LAST_ERROR_MAX_CHARS, dump_fields, error_time, expires_at, load_fields
 from sqlsync.store.base import (
     ConfigStore,
@@ -181,9 +180,9 @@ def _key(pk: str, sk: str) -> Item:
 
 
 class DynamoDBConfigStore(_Table, ConfigStore):
-    """Integrations: pk "integration#<id>", sk "integration", the model's JSON in `body`.
+    """Integrations and connectors: pk "<kind>#<id>", sk "<kind>", the model's JSON in `body`.
 
-    GSI gsi1 (gsi1pk "account#<account_id>", gsi1sk "integration#<id>") lists an account's integrations
+    GSI gsi1 (gsi1pk "account#<account_id>", gsi1sk "<kind>#<id>") lists an account's objects of a kind
     ordered by id.
 
     Examples
@@ -193,44 +192,37 @@ class DynamoDBConfigStore(_Table, ConfigStore):
     'sqlsync-config'
     """
 
-    _SK = "integration"
-
-    def put_integration(self, integration: Integration) -> None:
+    def put_body(self, kind: str, object_id: str, account_id: int, body: str) -> None:
         with self._calling("PutItem"):
             self.client.put_item(
                 TableName=self.table_name,
                 Item={
-                    **_key(f"integration#{integration.id}", self._SK),
-                    "gsi1pk": {"S": f"account#{integration.account_id}"},
-                    "gsi1sk": {"S": f"integration#{integration.id}"},
-                    "body": {"S": integration.model_dump_json()},
+                    **_key(f"{kind}#{object_id}", kind),
+                    "gsi1pk": {"S": f"account#{account_id}"},
+                    "gsi1sk": {"S": f"{kind}#{object_id}"},
+                    "body": {"S": body},
                 },
             )
 
-    def get_integration(self, integration_id: str) -> Integration | None:
-        item = self._get_item(_key(f"integration#{integration_id}", self._SK))
-        return None if item is None else Integration.model_validate_json(item["body"]["S"])
+    def get_body(self, kind: str, object_id: str) -> str | None:
+        item = self._get_item(_key(f"{kind}#{object_id}", kind))
+        return None if item is None else item["body"]["S"]
 
-    def list_integrations(self, account_id: int) -> list[Integration]:
+    def list_bodies(self, kind: str, account_id: int) -> list[str]:
         items = self._query(
             {
                 "TableName": self.table_name,
                 "IndexName": "gsi1",
                 "KeyConditionExpression": "gsi1pk = :account AND begins_with(gsi1sk, :kind)",
-                "ExpressionAttributeValues": {
-                    ":account": {"S": f"account#{account_id}"},
-                    ":kind": {"S": "integration#"},
-                },
+                "ExpressionAttributeValues": {":account": {"S": f"account#{account_id}"}, ":kind": {"S": f"{kind}#"}},
             }
         )
-        return [Integration.model_validate_json(item["body"]["S"]) for item in items]
+        return [item["body"]["S"] for item in items]
 
-    def delete_integration(self, integration_id: str) -> bool:
+    def delete_body(self, kind: str, object_id: str) -> bool:
         with self._calling("DeleteItem"):
             response = self.client.delete_item(
-                TableName=self.table_name,
-                Key=_key(f"integration#{integration_id}", self._SK),
-                ReturnValues="ALL_OLD",
+                TableName=self.table_name, Key=_key(f"{kind}#{object_id}", kind), ReturnValues="ALL_OLD"
             )
         return bool(response.get("Attributes"))
 

@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlsync.models.integrations import Integration
 from sqlsync.store._codec import LAST_ERROR_MAX_CHARS, dump_fields, error_time, load_fields
 from sqlsync.store.base import (
     ConfigStore,
@@ -32,7 +31,8 @@ BATCH_WRITE_ITEMS = 25
 
 
 class InMemoryConfigStore(ConfigStore):
-    """Integrations kept as the JSON body the DynamoDB item holds, so reads return fresh objects.
+    """Integrations and connectors kept as the JSON body the DynamoDB item holds, so reads return fresh
+    objects.
 
     Examples
     --------
@@ -46,29 +46,28 @@ class InMemoryConfigStore(ConfigStore):
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._bodies: dict[str, tuple[int, str]] = {}
+        self._bodies: dict[tuple[str, str], tuple[int, str]] = {}
 
-    def put_integration(self, integration: Integration) -> None:
+    def put_body(self, kind: str, object_id: str, account_id: int, body: str) -> None:
         with self._lock:
             self.calls["PutItem"] += 1
-            self._bodies[integration.id] = (integration.account_id, integration.model_dump_json())
+            self._bodies[(kind, object_id)] = (account_id, body)
 
-    def get_integration(self, integration_id: str) -> Integration | None:
+    def get_body(self, kind: str, object_id: str) -> str | None:
         with self._lock:
             self.calls["GetItem"] += 1
-            stored = self._bodies.get(integration_id)
-        return None if stored is None else Integration.model_validate_json(stored[1])
+            stored = self._bodies.get((kind, object_id))
+        return None if stored is None else stored[1]
 
-    def list_integrations(self, account_id: int) -> list[Integration]:
+    def list_bodies(self, kind: str, account_id: int) -> list[str]:
         with self._lock:
             self.calls["Query"] += 1
-            bodies = [body for _, (owner, body) in sorted(self._bodies.items()) if owner == account_id]
-        return [Integration.model_validate_json(body) for body in bodies]
+            return [body for (k, _), (owner, body) in sorted(self._bodies.items()) if k == kind and owner == account_id]
 
-    def delete_integration(self, integration_id: str) -> bool:
+    def delete_body(self, kind: str, object_id: str) -> bool:
         with self._lock:
             self.calls["DeleteItem"] += 1
-            return self._bodies.pop(integration_id, None) is not None
+            return self._bodies.pop((kind, object_id), None) is not None
 
 
 @dataclass(frozen=True)
