@@ -62,7 +62,7 @@ def messages(events: Sequence[SegmentEvent]) -> list[QueueMessage]:
     ]
 
 
-def integration(target_url: str, templates: dict[str, str], **overrides: Any) -> Integration:
+def integration(target_url: str | None, templates: dict[str, str], **overrides: Any) -> Integration:
     values: dict[str, Any] = {
         "id": f"int-{next(_ids)}",
         "name": "test",

@@ -128,7 +128,7 @@ def preview_integration(integration_id: str, body: PreviewIn) -> PreviewOut:
     integration = service().get(integration_id)
     if integration is None:
         raise NotFoundError(f"integration {integration_id!r} not found")
-    return preview(integration, body, integration.id)
+    return preview(integration, body, integration.id, config=service().config)
 
 
 @app.get("/v1/integrations/<integration_id>/stats", summary="Sync statistics per minute")

@@ -15,7 +15,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sqlsync.settings import Settings
 from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBLedgerStore, DynamoDBStatsStore
+from sqlsync.store.secrets import SecretsManagerStore
 from sqlsync.sync.integrations import CachedIntegrations
+from sqlsync.sync.targets import TargetResolver
 from sqlsync.sync.worker import QueueMessage, SyncWorker
 
 logger = Logger()
@@ -28,10 +30,12 @@ def worker() -> SyncWorker:
     global _worker
     if _worker is None:
         settings = Settings.from_env()
+        config = DynamoDBConfigStore(settings.config_table)
         _worker = SyncWorker(
-            CachedIntegrations(DynamoDBConfigStore(settings.config_table), settings.config_cache_seconds),
+            CachedIntegrations(config, settings.config_cache_seconds),
             DynamoDBLedgerStore(settings.ledger_table),
             DynamoDBStatsStore(settings.stats_table),
+            TargetResolver(config, SecretsManagerStore(), settings.config_cache_seconds),
         )
     return _worker
 

@@ -174,7 +174,9 @@ def test_two_workers_racing_on_the_same_profiles_end_in_order(postgres_url: str,
             lambda account_id: [config],
             ledger,
             InMemoryStatsStore(),
-            targets=lambda url, n=n: CountingTarget(target_for(url), delay=0.01, seed=seed * 10 + n),
+            targets=lambda integration, n=n: CountingTarget(
+                target_for(integration.target_url), delay=0.01, seed=seed * 10 + n
+            ),
         )
         for n in range(2)
     ]

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from testkit import ROOT, event, load_function, run_sql
+from testkit import ROOT, event, load_function, rows, run_sql
 
 EVENTS = ROOT / "events"
 
@@ -275,3 +275,36 @@ def test_api_keeps_connector_secrets_in_secrets_manager_and_masks_them(aws: dict
     assert status == 404
     with pytest.raises(boto3.client("secretsmanager").exceptions.ResourceNotFoundException):
         boto3.client("secretsmanager").get_secret_value(SecretId=created["secret_id"])
+
+
+@pytest.mark.services
+def test_an_integration_through_a_connector_syncs_into_postgresql(aws: dict[str, str], postgres_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    api, ingest, worker = load_function("api"), load_function("ingest"), load_function("sync_worker")
+    run_sql(postgres_url, "DROP TABLE IF EXISTS via_connector", "CREATE TABLE via_connector (seg int, client text)")
+    url = make_url(postgres_url)
+    connector = {"name": "pg", "account_id": 1, "type": "postgresql", "host": url.host, "port": url.port}
+    connector |= {"database": url.database, "username": url.username, "password": "unused-with-trust"}
+    status, created = call(api, http("POST", "/v1/connectors", connector))
+    assert status == 201, created
+    templates = {
+        "profiles_added": "INSERT INTO via_connector VALUES ({segment_id}, '{$lead.CustomID}')",
+        "profiles_removed": "DELETE FROM via_connector WHERE client = '{$lead.CustomID}'",
+    }
+    body = integration_body("", templates=templates, connector_id=created["id"])
+    del body["target_url"]
+    status, answer = call(api, http("POST", "/v1/integrations", {**body, "connector_id": "nope"}))
+    assert (status, answer["errors"][0]["field"]) == (422, "connector_id")
+    status, answer = call(api, http("POST", "/v1/integrations", {**body, "target_url": "sqlite:///x.db"}))
+    assert (status, answer["errors"][0]["field"]) == (422, "connector_id")
+    status, integration = call(api, http("POST", "/v1/integrations", body))
+    assert status == 201 and integration["connector_id"] == created["id"] and integration["target_url"] is None
+    call(ingest, http("POST", "/v1/events", event("segment.profiles_added", ["a", "b"]).model_dump(mode="json")))
+    received = boto3.client("sqs").receive_message(QueueUrl=aws["SyncQueue"], MaxNumberOfMessages=10)["Messages"]
+    records = [{"messageId": m["MessageId"], "body": m["Body"], "eventSource": "aws:sqs"} for m in received]
+    assert worker.lambda_handler({"Records": records}, Context()) == {"batchItemFailures": []}
+    assert sorted(rows(postgres_url, "SELECT client FROM via_connector")) == [("a",), ("b",)]
+    # the connector's secrets never reached the config table
+    items = boto3.client("dynamodb").scan(TableName=aws["ConfigTable"])["Items"]
+    assert "unused-with-trust" not in json.dumps(items)

@@ -55,8 +55,12 @@ class IntegrationIn(BaseModel):
     description: str = Field(default="", max_length=2000)
     active: bool = True
     account_id: int = Field(ge=0)
-    target_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
-        description="SQLAlchemy URL of the target database: sqlite:///..., postgresql+pg8000://..., mysql+pymysql://..."
+    connector_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="the connector of the target database (or give target_url)"
+    )
+    target_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = Field(
+        default=None,
+        description="instead of a connector: a SQLAlchemy URL, sqlite:///..., postgresql+pg8000://..., mysql+pymysql://...",
     )
     segment_ids: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=10_000)
     batch_size: int = Field(default=100, ge=1, le=10_000)

@@ -39,19 +39,37 @@ def compile_checked(text: str, dialect: Dialect, field: str) -> CompiledTemplate
         raise InvalidIntegrationError(field, exc.message, exc.line, exc.column) from None
 
 
-def check_integration(integration: IntegrationIn) -> None:
+def target_dialect(integration: IntegrationIn, config: ConfigStore | None, require_driver: bool = True) -> Dialect:
+    """The dialect of the integration's database: its connector's type (a connector of its own account),
+    or its URL's backend, whose driver must be installed to save it."""
+    if (integration.connector_id is None) == (integration.target_url is None):
+        raise InvalidIntegrationError("connector_id", "give exactly one of connector_id and target_url")
+    if integration.connector_id is not None:
+        connector = config.get_connector(integration.connector_id) if config is not None else None
+        if connector is None or connector.account_id != integration.account_id:
+            raise InvalidIntegrationError(
+                "connector_id", f"no connector {integration.connector_id!r} in account {integration.account_id}"
+            )
+        return dialect_for(connector.type.value)
+    url = integration.target_url or ""
+    dialect = dialect_of(url)
+    if require_driver:
+        try:
+            check_driver(url)
+        except TargetError as exc:
+            raise InvalidIntegrationError("target_url", str(exc)) from None
+    return dialect
+
+
+def check_integration(integration: IntegrationIn, config: ConfigStore | None = None) -> None:
     """Raise InvalidIntegrationError naming the field (and line, column) of the first problem."""
-    dialect = dialect_of(integration.target_url)
-    try:
-        check_driver(integration.target_url)
-    except TargetError as exc:
-        raise InvalidIntegrationError("target_url", str(exc)) from None
+    dialect = target_dialect(integration, config)
     for name, text in integration.templates.items():
         compile_checked(text, dialect, f"templates.{name}")
 
 
-def new_integration(data: IntegrationIn, now: datetime | None = None) -> Integration:
-    check_integration(data)
+def new_integration(data: IntegrationIn, config: ConfigStore | None = None, now: datetime | None = None) -> Integration:
+    check_integration(data, config)
     at = now or datetime.now(UTC)
     return Integration(**data.model_dump(), id=secrets.token_hex(8), created_at=at, updated_at=at)
 
@@ -64,7 +82,7 @@ class IntegrationService:
         self.stats = stats
 
     def create(self, data: IntegrationIn) -> Integration:
-        integration = new_integration(data)
+        integration = new_integration(data, self.config)
         self.config.put_integration(integration)
         return integration
 
@@ -93,9 +111,11 @@ class IntegrationService:
 
 
 def public_view(integration: Integration) -> Integration:
-    """The integration as the API returns it: the target URL's password masked."""
+    """The integration as the API returns it: a target URL's password masked."""
     from sqlalchemy.engine import make_url
 
+    if integration.target_url is None:
+        return integration
     masked = make_url(integration.target_url).render_as_string(hide_password=True)
     return integration.model_copy(update={"target_url": masked})
 

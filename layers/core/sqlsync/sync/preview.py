@@ -11,14 +11,19 @@ from datetime import UTC, datetime
 from sqlsync.models.events import SegmentEvent
 from sqlsync.models.integrations import IntegrationIn, Templates
 from sqlsync.models.preview import PreviewChunk, PreviewIn, PreviewOut
+from sqlsync.store.base import ConfigStore
 from sqlsync.sync.exceptions import InvalidIntegrationError
-from sqlsync.sync.integrations import compile_checked, dialect_of
+from sqlsync.sync.integrations import compile_checked, target_dialect
 from sqlsync.sync.worker import as_lead, event_context
 from sqlsync.template import RenderError
 
 
 def preview(
-    integration: IntegrationIn, request: PreviewIn, integration_id: str | None = None, now: datetime | None = None
+    integration: IntegrationIn,
+    request: PreviewIn,
+    integration_id: str | None = None,
+    now: datetime | None = None,
+    config: ConfigStore | None = None,
 ) -> PreviewOut:
     """The statements each chunk of the sample would run. A chunk that would fail (a value the target
     cannot store) carries the error instead; template errors raise InvalidIntegrationError."""
@@ -26,7 +31,7 @@ def preview(
     text = request.template if request.template is not None else integration.templates.for_event(request.type)
     if text is None:
         raise InvalidIntegrationError("type", f"the integration has no {field} for {request.type.value} events")
-    dialect = dialect_of(integration.target_url)
+    dialect = target_dialect(integration, config, require_driver=False)
     compiled = compile_checked(text, dialect, field)
     event = SegmentEvent(
         id="preview",

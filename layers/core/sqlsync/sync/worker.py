@@ -20,11 +20,12 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from sqlsync.connectors import Target, TargetError, target_for
+from sqlsync.connectors import Target, TargetError
 from sqlsync.dialects.exceptions import RenderError
 from sqlsync.models.events import EventType, SegmentEvent
 from sqlsync.models.integrations import Integration
 from sqlsync.store.base import LedgerStore, Membership, MembershipState, StatsDelta, StatsStore
+from sqlsync.sync.targets import TargetResolver, target_key
 from sqlsync.template import CompiledTemplate, compile_template
 
 logger = logging.getLogger(__name__)
@@ -74,13 +75,13 @@ class SyncWorker:
         integrations: IntegrationSource,
         ledger: LedgerStore,
         stats: StatsStore,
-        targets: Callable[[str], Target] = target_for,
+        targets: Callable[[Integration], Target] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.integrations = integrations
         self.ledger = ledger
         self.stats = stats
-        self.targets = targets
+        self.targets = targets or TargetResolver()
         self.clock = clock
 
     def process(self, messages: Sequence[QueueMessage]) -> SyncReport:
@@ -108,14 +109,14 @@ class SyncWorker:
         deltas: dict[str, StatsDelta] = defaultdict(StatsDelta)
         for (integration_id, segment_id), items in groups.items():
             integration = by_id[integration_id]
-            if integration.target_url in down:
+            if target_key(integration) in down:
                 report.failed_message_ids.update(message_id for _, message_id in items)
                 continue
             run = _SegmentRun(self, integration, segment_id)
             try:
                 run.run(items)
             except TargetError as exc:
-                down.add(integration.target_url)
+                down.add(target_key(integration))
                 run.fail_all(items, f"target unavailable: {exc}")
             _merge(report, run, deltas)
         at = self.clock()
@@ -148,12 +149,20 @@ class _SegmentRun:
         self.ledger = worker.ledger
         self.integration = integration
         self.segment_id = segment_id
-        self.target = worker.targets(integration.target_url)
+        self._target: Target | None = None
         self.failed: set[str] = set()
         self.errors: list[str] = []
         self.statements = 0
         self.profiles = 0
         self.skipped = 0
+
+    @property
+    def target(self) -> Target:
+        """Resolved on first use, inside `run`, so that a missing connector fails the run like a target
+        that is down: the messages go back (and to the dead-letter queue), never lost."""
+        if self._target is None:
+            self._target = self.worker.targets(self.integration)
+        return self._target
 
     # Flow --------------------------------------------------------------------------------
 
