@@ -24,9 +24,13 @@ test: $(VENV)/.installed
 	$(PY) -m pytest $(ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check layers/core functions tests bench
-	$(VENV)/bin/ruff format --check layers/core functions tests bench
+	$(VENV)/bin/ruff check layers/core functions tests bench scripts
+	$(VENV)/bin/ruff format --check layers/core functions tests bench scripts
 	$(VENV)/bin/mypy layers/core/sqlsync functions
+
+# The API's OpenAPI document, generated from the api function's routes and models (tests check it is current).
+openapi: $(VENV)/.installed
+	$(PY) scripts/openapi.py
 
 # Render an integration's template for an event file, print the SQL: make preview ARGS="events/platform/profiles_added.json"
 preview: $(VENV)/.installed

@@ -28,6 +28,13 @@ from sqlsync.sync.preview import preview
 
 logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True)
+# The OpenAPI document is generated from the routes and models below; `make openapi` commits it.
+OPENAPI_INFO: dict[str, Any] = {
+    "title": "sqlsync configuration API",
+    "version": "1.0.0",
+    "description": "Connectors, segment-sync integrations, template preview and sync statistics.",
+}
+app.enable_swagger(path="/v1/docs", **OPENAPI_INFO)
 _service: IntegrationService | None = None
 _connectors: ConnectorService | None = None
 
@@ -47,6 +54,15 @@ def connectors() -> ConnectorService:
     if _connectors is None:
         _connectors = ConnectorService(DynamoDBConfigStore(Settings.from_env().config_table), SecretsManagerStore())
     return _connectors
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, openapi_json())
+
+
+def openapi_json() -> str:
+    return app.get_openapi_json_schema(**OPENAPI_INFO)
 
 
 @app.post("/v1/connectors", summary="Create a connector: how to reach a database")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -308,3 +309,17 @@ def test_an_integration_through_a_connector_syncs_into_postgresql(aws: dict[str,
     # the connector's secrets never reached the config table
     items = boto3.client("dynamodb").scan(TableName=aws["ConfigTable"])["Items"]
     assert "unused-with-trust" not in json.dumps(items)
+
+
+def test_the_openapi_document_is_served_and_committed_current(aws: dict[str, str]) -> None:
+    api = load_function("api")
+    status, document = call(api, http("GET", "/v1/openapi.json"))
+    assert status == 200 and "/v1/connectors/{connector_id}/validate" in document["paths"]
+    response = api.lambda_handler(http("GET", "/v1/docs"), Context())
+    assert response["statusCode"] == 200 and "swagger" in response["body"].lower()
+    spec = importlib.util.spec_from_file_location("openapi_script", ROOT / "scripts" / "openapi.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    committed = (ROOT / "openapi.json").read_text("utf-8")
+    assert script.generate() == committed, "openapi.json is stale: run `make openapi`"
