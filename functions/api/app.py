@@ -132,6 +132,15 @@ def get_integration(integration_id: str) -> Integration:
     return public_view(integration)
 
 
+@app.put("/v1/integrations/<integration_id>", summary="Replace an integration's settings")
+def update_integration(integration_id: str, body: IntegrationIn) -> Integration:
+    integration = service().update(integration_id, body)
+    if integration is None:
+        raise NotFoundError(f"integration {integration_id!r} not found")
+    logger.info("integration updated", extra={"integration_id": integration.id})
+    return public_view(integration)
+
+
 @app.delete("/v1/integrations/<integration_id>", summary="Delete an integration")
 def delete_integration(integration_id: str) -> Response[str]:
     if not service().delete(integration_id):

@@ -195,6 +195,7 @@ def test_routes_are_the_api_contract_and_each_belongs_to_one_function() -> None:
         ("POST", "/v1/integrations"): "ApiFunction",
         ("GET", "/v1/integrations"): "ApiFunction",
         ("GET", "/v1/integrations/{id}"): "ApiFunction",
+        ("PUT", "/v1/integrations/{id}"): "ApiFunction",
         ("DELETE", "/v1/integrations/{id}"): "ApiFunction",
         ("GET", "/v1/integrations/{id}/stats"): "ApiFunction",
         ("POST", "/v1/integrations/{id}/preview"): "ApiFunction",

@@ -115,6 +115,15 @@ def test_api_creates_lists_gets_and_deletes_integrations(aws: dict[str, str], sq
     assert status == 200 and [item["id"] for item in listed] == [created["id"]]
     status, fetched = call(api, http("GET", f"/v1/integrations/{created['id']}"))
     assert status == 200 and fetched == created
+    status, updated = call(api, http("PUT", f"/v1/integrations/{created['id']}", {**body, "active": False}))
+    assert status == 200 and updated["active"] is False and updated["created_at"] == created["created_at"]
+    status, answer = call(api, http("PUT", f"/v1/integrations/{created['id']}", {**body, "account_id": 2}))
+    assert (status, answer["errors"][0]["field"]) == (422, "account_id")
+    bad_template = {**body["templates"], "profiles_added": "SELECT {$lead"}
+    status, answer = call(api, http("PUT", f"/v1/integrations/{created['id']}", {**body, "templates": bad_template}))
+    assert (status, answer["errors"][0]["field"]) == (422, "templates.profiles_added")
+    status, _ = call(api, http("PUT", "/v1/integrations/nope", body))
+    assert status == 404
     status, _ = call(api, http("DELETE", f"/v1/integrations/{created['id']}"))
     assert status == 204
     status, missing = call(api, http("GET", f"/v1/integrations/{created['id']}"))

@@ -86,6 +86,20 @@ class IntegrationService:
         self.config.put_integration(integration)
         return integration
 
+    def update(self, integration_id: str, data: IntegrationIn) -> Integration | None:
+        """Replace an integration's settings (checked as when created); its id and account stay."""
+        current = self.config.get_integration(integration_id)
+        if current is None:
+            return None
+        if data.account_id != current.account_id:
+            raise InvalidIntegrationError("account_id", "an integration cannot move to another account")
+        check_integration(data, self.config)
+        updated = Integration(
+            **data.model_dump(), id=current.id, created_at=current.created_at, updated_at=datetime.now(UTC)
+        )
+        self.config.put_integration(updated)
+        return updated
+
     def get(self, integration_id: str) -> Integration | None:
         return self.config.get_integration(integration_id)
 
