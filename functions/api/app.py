@@ -17,7 +17,7 @@ from sqlsync.connectors.service import ConnectorService
 from sqlsync.connectors.service import public_view as connector_view
 from sqlsync.connectors.urls import ConnectorError
 from sqlsync.models.connectors import Connector, ConnectorIn, ConnectorOut, ValidationOut
-from sqlsync.models.integrations import Integration, IntegrationIn, StatsOut
+from sqlsync.models.integrations import Integration, IntegrationIn, ResyncIn, ResyncOut, StatsOut
 from sqlsync.models.preview import PreviewIn, PreviewOut
 from sqlsync.settings import Settings
 from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBStatsStore
@@ -25,6 +25,7 @@ from sqlsync.store.secrets import SecretsManagerStore
 from sqlsync.sync.exceptions import InvalidIntegrationError
 from sqlsync.sync.integrations import IntegrationService, public_view
 from sqlsync.sync.preview import preview
+from sqlsync.sync.queue import MessageSink, SQSSink
 
 logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -37,6 +38,7 @@ OPENAPI_INFO: dict[str, Any] = {
 app.enable_swagger(path="/v1/docs", **OPENAPI_INFO)
 _service: IntegrationService | None = None
 _connectors: ConnectorService | None = None
+_sink: MessageSink | None = None
 
 
 def service() -> IntegrationService:
@@ -154,6 +156,26 @@ def preview_integration(integration_id: str, body: PreviewIn) -> PreviewOut:
     if integration is None:
         raise NotFoundError(f"integration {integration_id!r} not found")
     return preview(integration, body, integration.id, config=service().config)
+
+
+@app.post(
+    "/v1/integrations/<integration_id>/resync",
+    summary="Rebuild the integration's tables from the membership ledger (clear, then add every member)",
+)
+def resync_integration(integration_id: str, body: ResyncIn) -> Response[ResyncOut]:
+    integration = service().get(integration_id)
+    if integration is None:
+        raise NotFoundError(f"integration {integration_id!r} not found")
+    queued = service().resync(integration, body, sink())
+    logger.info("resync queued", extra={"integration_id": integration_id, "segments": queued.segment_ids})
+    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, queued)
+
+
+def sink() -> MessageSink:
+    global _sink
+    if _sink is None:
+        _sink = SQSSink(Settings.from_env().sync_queue_url)
+    return _sink
 
 
 @app.get("/v1/integrations/<integration_id>/stats", summary="Sync statistics per minute")

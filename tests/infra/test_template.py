@@ -199,6 +199,7 @@ def test_routes_are_the_api_contract_and_each_belongs_to_one_function() -> None:
         ("DELETE", "/v1/integrations/{id}"): "ApiFunction",
         ("GET", "/v1/integrations/{id}/stats"): "ApiFunction",
         ("POST", "/v1/integrations/{id}/preview"): "ApiFunction",
+        ("POST", "/v1/integrations/{id}/resync"): "ApiFunction",
         ("GET", "/v1/openapi.json"): "ApiFunction",
         ("GET", "/v1/docs"): "ApiFunction",
         ("POST", "/v1/connectors"): "ApiFunction",

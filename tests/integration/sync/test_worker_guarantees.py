@@ -15,6 +15,7 @@ import pytest
 from sqlsync.connectors import Target, target_for
 from sqlsync.dialects.connect import ConnectOptions
 from sqlsync.models import SegmentEvent
+from sqlsync.models.events import ResyncRequest
 from sqlsync.store import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync import QueueMessage, SyncWorker
 from testkit import event, integration, messages, rows, run_sql
@@ -196,3 +197,38 @@ def test_two_workers_racing_on_the_same_profiles_end_in_order(postgres_url: str,
         thread.join()
     assert not any(failures)
     assert table(postgres_url) == in_order(stream)
+
+
+def test_a_resync_rebuilds_the_table_from_the_ledger(postgres_url: str) -> None:
+    create_members(postgres_url)
+    stats = InMemoryStatsStore()
+    config = integration(postgres_url, TEMPLATES, batch_size=2)
+    worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), stats)
+    stream = [
+        event("segment.profiles_added", ["a", "b", "c", "d", "e"], at=0),
+        event("segment.cleared", at=1),
+        event("segment.profiles_added", ["c", "d", "f"], at=2),
+        event("segment.profiles_removed", ["d"], at=3),
+    ]
+    worker.process(messages(stream))
+    # GIVEN a table someone damaged: a member deleted, strangers added
+    run_sql(postgres_url, "DELETE FROM members WHERE client = 'c'", "INSERT INTO members VALUES (17, 'x'), (17, 'a')")
+    # WHEN a resync runs
+    request = ResyncRequest(
+        id="resync-1", integration_id=config.id, account_id=1, segment_id=17, requested_at=datetime.now(UTC)
+    )
+    report = worker.process([QueueMessage("m-resync", request.model_dump_json())])
+    # THEN the table is exactly the ledger's members, in chunks of batch_size, counted in the stats
+    assert not report.failed_message_ids
+    assert table(postgres_url) == {(17, "c"), (17, "f")}
+    assert (report.profiles, report.statements) == (2, 2)  # one DELETE, one chunk of two
+    # 5 added, then c, f added and d removed (its add and remove collapse), then the resync's 2
+    assert sum(bucket.profiles for bucket in stats.query(config.id, *EVER)) == 5 + 3 + 2
+
+
+def test_a_resync_of_a_target_that_is_down_goes_back_to_the_queue() -> None:
+    down = integration("postgresql+pg8000://postgres@127.0.0.1:1/none", TEMPLATES)
+    worker = SyncWorker(lambda account_id: [down], InMemoryLedgerStore(), InMemoryStatsStore())
+    request = ResyncRequest(id="r", integration_id=down.id, account_id=1, segment_id=17, requested_at=datetime.now(UTC))
+    report = worker.process([QueueMessage("m", request.model_dump_json())])
+    assert report.failed_message_ids == {"m"}

@@ -238,6 +238,25 @@ def test_worker_applies_queued_events_and_reports_stats_through_the_api(aws: dic
     assert answer == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
     status, stats = call(api, http("GET", f"/v1/integrations/{created['id']}/stats"))
     assert status == 200 and (stats["statements"], stats["profiles"], stats["errors"]) == (1, 2, 0)
+    # a resync needs the segment_cleared template; with it, the API queues it and the worker rebuilds
+    path = f"/v1/integrations/{created['id']}"
+    status, answer = call(api, http("POST", f"{path}/resync", {}))
+    assert (status, answer["errors"][0]["field"]) == (422, "templates.segment_cleared")
+    templates = {**body["templates"], "segment_cleared": "DELETE FROM m WHERE seg = {segment_id}"}
+    assert call(api, http("PUT", path, {**body, "templates": templates}))[0] == 200
+    status, answer = call(api, http("POST", f"{path}/resync", {"segment_ids": [99]}))
+    assert (status, answer["errors"][0]["field"]) == (422, "segment_ids")
+    run_sql(sqlite_url, "DELETE FROM m", "INSERT INTO m VALUES (17, 'stranger')")
+    status, answer = call(api, http("POST", f"{path}/resync", {}))
+    assert status == 202 and answer["segment_ids"] == [17]
+    queued = sqs.receive_message(QueueUrl=aws["SyncQueue"], MaxNumberOfMessages=10)["Messages"]
+    resync = [{"messageId": m["MessageId"], "body": m["Body"], "eventSource": "aws:sqs"} for m in queued]
+    # this warm worker's cached configuration predates the new template: the request goes back ...
+    assert worker.lambda_handler({"Records": resync}, Context())["batchItemFailures"]
+    # ... and a worker with the current configuration runs it
+    worker._worker = None
+    assert worker.lambda_handler({"Records": resync}, Context()) == {"batchItemFailures": []}
+    assert sorted(rows(sqlite_url, "SELECT client FROM m")) == [("a",), ("b",)]
     status, bad_range = call(
         api,
         http(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
@@ -53,6 +53,20 @@ class SegmentEvent(BaseModel):
     def version(self) -> str:
         """A totally ordered version: the event time, then the event id to break ties deterministically."""
         return version_of(self.occurred_at, self.id)
+
+
+class ResyncRequest(BaseModel):
+    """On the sync queue, from POST /v1/integrations/{id}/resync: rebuild one segment of one integration's
+    table from the membership ledger (the segment_cleared template, then every current member)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["resync"] = "resync"
+    id: NonEmpty
+    integration_id: NonEmpty
+    account_id: int = Field(ge=0)
+    segment_id: int = Field(ge=0)
+    requested_at: AwareDatetime
 
 
 def version_of(occurred_at: datetime, event_id: str) -> str:

@@ -73,6 +73,20 @@ class Integration(IntegrationIn):
     updated_at: datetime
 
 
+class ResyncIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segment_ids: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None, max_length=10_000, description="default: every segment of the integration"
+    )
+
+
+class ResyncOut(BaseModel):
+    integration_id: str
+    segment_ids: list[int]
+    requested_at: datetime
+
+
 class StatsBucketOut(BaseModel):
     bucket: str = Field(description="UTC minute, as 2026-11-22T10:05Z")
     statements: int

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 
 from sqlsync.connectors import TargetError, check_driver
 from sqlsync.dialects import Dialect, UnsupportedDialectError, dialect_for
-from sqlsync.models.integrations import Integration, IntegrationIn, StatsBucketOut, StatsOut
+from sqlsync.models.events import ResyncRequest
+from sqlsync.models.integrations import Integration, IntegrationIn, ResyncIn, ResyncOut, StatsBucketOut, StatsOut
 from sqlsync.store.base import ConfigStore, StatsStore
 from sqlsync.sync.exceptions import InvalidIntegrationError
+from sqlsync.sync.queue import MessageSink
 from sqlsync.template import CompiledTemplate, TemplateSyntaxError, compile_template
 
 
@@ -99,6 +101,28 @@ class IntegrationService:
         )
         self.config.put_integration(updated)
         return updated
+
+    def resync(self, integration: Integration, data: ResyncIn, sink: MessageSink) -> ResyncOut:
+        """Queue one resync request per segment; the worker rebuilds each from the membership ledger."""
+        if integration.templates.segment_cleared is None:
+            raise InvalidIntegrationError("templates.segment_cleared", "a resync clears the table first: set it")
+        segments = data.segment_ids if data.segment_ids is not None else integration.segment_ids
+        unknown = sorted(set(segments) - set(integration.segment_ids))
+        if unknown:
+            raise InvalidIntegrationError("segment_ids", f"not segments of this integration: {unknown}")
+        at = datetime.now(UTC)
+        requests = [
+            ResyncRequest(
+                id=f"resync-{secrets.token_hex(6)}",
+                integration_id=integration.id,
+                account_id=integration.account_id,
+                segment_id=segment_id,
+                requested_at=at,
+            )
+            for segment_id in segments
+        ]
+        sink.send([request.model_dump_json() for request in requests])
+        return ResyncOut(integration_id=integration.id, segment_ids=list(segments), requested_at=at)
 
     def get(self, integration_id: str) -> Integration | None:
         return self.config.get_integration(integration_id)

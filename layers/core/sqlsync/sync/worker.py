@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from sqlsync.connectors import Target, TargetError
 from sqlsync.dialects.exceptions import RenderError
-from sqlsync.models.events import EventType, SegmentEvent
+from sqlsync.models.events import EventType, ResyncRequest, Segment, SegmentEvent
 from sqlsync.models.integrations import Integration
 from sqlsync.store.base import LedgerStore, Membership, MembershipState, StatsDelta, StatsStore
 from sqlsync.sync.targets import TargetResolver, target_key
@@ -89,8 +89,14 @@ class SyncWorker:
         report = SyncReport()
         groups: dict[tuple[str, int], list[tuple[SegmentEvent, str]]] = defaultdict(list)
         by_id: dict[str, Integration] = {}
+        resyncs: list[tuple[ResyncRequest, str]] = []
         for message in messages:
             try:
+                # Resync requests are written by ResyncRequest.model_dump_json, so they start like this;
+                # checked by prefix so that the hot path parses each event once.
+                if message.body.startswith('{"kind":"resync"'):
+                    resyncs.append((ResyncRequest.model_validate_json(message.body), message.message_id))
+                    continue
                 event = SegmentEvent.model_validate_json(message.body)
             except ValidationError as exc:
                 # Never dropped: it goes back, and after maxReceiveCount to the dead-letter queue.
@@ -119,10 +125,37 @@ class SyncWorker:
                 down.add(target_key(integration))
                 run.fail_all(items, f"target unavailable: {exc}")
             _merge(report, run, deltas)
+        for request, message_id in resyncs:
+            self.resync(request, message_id, report, deltas, down)
         at = self.clock()
         for integration_id, delta in deltas.items():
             self.stats.add(integration_id, at, delta)
         return report
+
+    def resync(
+        self,
+        request: ResyncRequest,
+        message_id: str,
+        report: SyncReport,
+        deltas: dict[str, StatsDelta],
+        down: set[str],
+    ) -> None:
+        found = [i for i in self.integrations(request.account_id) if i.id == request.integration_id]
+        if not found:
+            logger.warning("resync %s: integration %s is gone; dropped", request.id, request.integration_id)
+            return
+        integration = found[0]
+        if target_key(integration) in down:
+            report.failed_message_ids.add(message_id)
+            return
+        run = _SegmentRun(self, integration, request.segment_id)
+        try:
+            run.resync(request, message_id)
+        except TargetError as exc:
+            down.add(target_key(integration))
+            run.failed.add(message_id)
+            run.errors.append(f"target unavailable: {exc}")
+        _merge(report, run, deltas)
 
 
 def _merge(report: SyncReport, run: _SegmentRun, deltas: dict[str, StatsDelta]) -> None:
@@ -222,6 +255,37 @@ class _SegmentRun:
             for chunk in self.chunks(members):
                 # Applied from the ledger without a claim, so checked again like any other chunk.
                 self.reconcile(self.execute_bisecting(chunk))
+
+    def resync(self, request: ResyncRequest, message_id: str) -> None:
+        """Run the segment_cleared template, then add every current member again, in chunks, checked like
+        any chunk (a member that changes meanwhile is applied again in its newest state)."""
+        event = SegmentEvent(
+            id=request.id,
+            type=EventType.CLEARED,
+            account_id=request.account_id,
+            occurred_at=request.requested_at,
+            segment=Segment(id=self.segment_id),
+        )
+        template_text = self.integration.templates.segment_cleared
+        if template_text is None:
+            # The API refuses a resync without it, so this worker's configuration is older than the
+            # request (it is cached for a while): back to the queue, to run with the newer one.
+            self.record_failure(message_id, f"resync {request.id}: no segment_cleared template (yet)")
+            return
+        try:
+            self.execute(self.compiled(template_text).render(event_context(event), []))
+        except (RenderError, TargetError) as exc:
+            if isinstance(exc, TargetError) and exc.transient:
+                raise
+            self.record_failure(message_id, f"resync {request.id}: {exc}")
+            return
+        cleared = self.ledger.get_cleared(self.integration.id, self.segment_id) or ""
+        members = self.ledger.members(self.integration.id, self.segment_id, cleared)
+        current = [_as_change(entry, message_id, event) for entry in members if entry.state == "in"]
+        for chunk in self.chunks(current):
+            applied = self.execute_bisecting(chunk)
+            self.profiles += len(applied)
+            self.reconcile(applied)
 
     # Execution ---------------------------------------------------------------------------
 
