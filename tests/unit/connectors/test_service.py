@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from integration.connectors.pki import CertificateAuthority
 from sqlsync.connectors.service import NO_TLS_WARNING, ConnectorService, public_view
 from sqlsync.connectors.urls import ConnectorError, connect_options, connection_url
 from sqlsync.models.connectors import ConnectorIn
@@ -67,6 +68,7 @@ def test_delete_removes_the_secret(service: ConnectorService) -> None:
         ({"contact_key": "custom"}, "contact_key_field"),
         ({"tls": {"enabled": True, "cert_pem": "PEM"}}, "tls.key_pem"),
         ({"tls": {"enabled": True, "key_pem": "PEM"}}, "tls.cert_pem"),
+        ({"tls": {"enabled": True, "ca_pem": "not a certificate"}}, "tls.ca_pem"),
         ({"type": "oracle"}, "type"),  # its driver is not installed here
         ({"type": "mssql", "protocol": "unix", "socket_path": "/s"}, "protocol"),
     ],
@@ -87,16 +89,14 @@ def test_urls_and_options_per_type() -> None:
 
 
 def test_connect_options_carry_timeouts_and_the_tls_key(service: ConnectorService) -> None:
-    created = service.create(
-        connector_in(query_timeout=30, connect_timeout=3, tls={"enabled": True, "cert_pem": "C", "key_pem": "K"})
-    )
+    client = CertificateAuthority().issue_client("sync")
+    tls = {"enabled": True, "cert_pem": client.cert_pem, "key_pem": client.key_pem}
+    created = service.create(connector_in(query_timeout=30, connect_timeout=3, tls=tls))
+    assert created.tls.has_key and client.key_pem not in created.model_dump_json()
     options = connect_options(created, service.secrets_of(created))
     assert (options.connect_timeout, options.query_timeout) == (3, 30)
-    assert options.tls is not None and (options.tls.cert_pem, options.tls.key_pem, options.tls.verify) == (
-        "C",
-        "K",
-        True,
-    )
+    assert options.tls is not None and options.tls.verify
+    assert (options.tls.cert_pem, options.tls.key_pem) == (client.cert_pem, client.key_pem)
 
 
 @pytest.mark.services

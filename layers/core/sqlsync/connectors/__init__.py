@@ -48,7 +48,14 @@ class Target:
 
             with self._lock:
                 if self._engine is None:
-                    self._engine = create_engine(self.url, **self.base_dialect.engine_options(self.options))
+                    engine = create_engine(self.url, **self.base_dialect.engine_options(self.options))
+                    on_connect = self.base_dialect.on_connect(self.options)
+                    if on_connect is not None:
+                        from sqlalchemy import event
+
+                        # Session settings (statement timeout) on every new connection of the pool.
+                        event.listen(engine, "connect", lambda dbapi_connection, _record: on_connect(dbapi_connection))
+                    self._engine = engine
         return self._engine
 
     @property
@@ -93,6 +100,10 @@ class _TranslateErrors:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         from sqlalchemy import exc as sa_exc
 
+        if isinstance(exc, OSError):
+            # pg8000 lets socket timeouts and TLS failures (ssl.SSLError) escape as bare OSErrors, which
+            # SQLAlchemy does not wrap: the connection failed, no row is to blame.
+            raise TargetError(self.dialect.describe_error(exc), transient=True) from exc
         if exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
             return
         statement_level = False

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from sqlsync.connectors import Target, TargetError, check_driver
 from sqlsync.connectors.urls import ConnectorError, Secrets, check_connector, connect_options, connection_url
+from sqlsync.dialects.connect import TlsOptions
+from sqlsync.dialects.tls import ssl_context
 from sqlsync.models.connectors import Connector, ConnectorIn, ConnectorOut, FailureKind, TlsStored, ValidationOut
 from sqlsync.store.base import ConfigStore
 from sqlsync.store.secrets import SecretStore
@@ -101,6 +103,8 @@ class ConnectorService:
         merged = {key: value for key, value in merged.items() if value}
         if data.tls.cert_pem and "key_pem" not in merged:
             raise ConnectorError("tls.key_pem", "required with tls.cert_pem")
+        if data.tls.enabled:
+            check_pems(data, merged.get("key_pem"))
         url = connection_url(data, merged.get("password"))
         try:
             check_driver(url)
@@ -125,6 +129,17 @@ class ConnectorService:
         )
         self.config.put_connector(connector)
         return connector
+
+
+def check_pems(data: ConnectorIn, key_pem: str | None) -> None:
+    """Load the TLS material as a connection would, so that a bad PEM fails the save, naming its field."""
+    tls = TlsOptions(data.tls.verify, data.tls.ca_pem, data.tls.cert_pem, key_pem)
+    try:
+        ssl_context(tls)
+    except ValueError as exc:
+        message = str(exc)
+        field = next((name for name in ("ca_pem", "cert_pem", "key_pem") if message.startswith(name)), "key_pem")
+        raise ConnectorError(f"tls.{field}", message) from None
 
 
 def public_view(connector: Connector) -> ConnectorOut:

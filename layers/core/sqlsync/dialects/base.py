@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlsync.dialects.connect import ConnectOptions
 from sqlsync.dialects.exceptions import RenderError
@@ -226,6 +226,11 @@ class Dialect:
     def connect_args(self, options: ConnectOptions) -> dict[str, object]:
         """Driver keyword arguments for the timeouts and TLS of `options`."""
         return {}
+
+    def on_connect(self, options: ConnectOptions) -> Callable[[Any], None] | None:
+        """What to run on each new DBAPI connection, once connected (SQLAlchemy's "connect" event): session
+        settings such as the server-side query timeout. None: nothing to run."""
+        return None
 
     def is_transient(self, error: BaseException) -> bool:
         """A failure of the connection or the server, not of the data: retry the chunk later, whole."""
