@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sqlsync.api.errors import FieldError, error_response, install_error_handlers
 from sqlsync.connectors.service import ConnectorService
 from sqlsync.connectors.service import public_view as connector_view
-from sqlsync.connectors.urls import ConnectorError
+from sqlsync.connectors.urls import ConnectorError, ConnectorInUseError
 from sqlsync.models.connectors import Connector, ConnectorIn, ConnectorOut, ValidationOut
 from sqlsync.models.integrations import Integration, IntegrationIn, ResyncIn, ResyncOut, StatsOut
 from sqlsync.models.preview import PreviewIn, PreviewOut
@@ -205,7 +205,8 @@ def _invalid_integration(exc: InvalidIntegrationError) -> Response[str]:
 
 
 def _invalid_connector(exc: ConnectorError) -> Response[str]:
-    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": exc.field, "message": exc.message}])
+    status = HTTPStatus.CONFLICT if isinstance(exc, ConnectorInUseError) else HTTPStatus.UNPROCESSABLE_ENTITY
+    return error_response(status, str(exc), [{"field": exc.field, "message": exc.message}])
 
 
 install_error_handlers(app, {InvalidIntegrationError: _invalid_integration, ConnectorError: _invalid_connector})

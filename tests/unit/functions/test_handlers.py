@@ -337,6 +337,9 @@ def test_an_integration_through_a_connector_syncs_into_postgresql(aws: dict[str,
     # the connector's secrets never reached the config table
     items = boto3.client("dynamodb").scan(TableName=aws["ConfigTable"])["Items"]
     assert "unused-with-trust" not in json.dumps(items)
+    # and it cannot be deleted while an integration writes through it
+    status, answer = call(api, http("DELETE", f"/v1/connectors/{created['id']}"))
+    assert status == 409 and integration["id"] in answer["message"]
 
 
 def test_the_openapi_document_is_served_and_committed_current(aws: dict[str, str]) -> None:

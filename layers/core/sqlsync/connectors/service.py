@@ -10,7 +10,14 @@ import time
 from datetime import UTC, datetime
 
 from sqlsync.connectors import Target, TargetError, check_driver
-from sqlsync.connectors.urls import ConnectorError, Secrets, check_connector, connect_options, connection_url
+from sqlsync.connectors.urls import (
+    ConnectorError,
+    ConnectorInUseError,
+    Secrets,
+    check_connector,
+    connect_options,
+    connection_url,
+)
 from sqlsync.dialects.connect import TlsOptions
 from sqlsync.dialects.tls import ssl_context
 from sqlsync.models.connectors import Connector, ConnectorIn, ConnectorOut, FailureKind, TlsStored, ValidationOut
@@ -51,6 +58,11 @@ class ConnectorService:
         connector = self.config.get_connector(connector_id)
         if connector is None:
             return False
+        users = sorted(
+            i.id for i in self.config.list_integrations(connector.account_id) if i.connector_id == connector_id
+        )
+        if users:
+            raise ConnectorInUseError("id", f"integration(s) {', '.join(users)} use it; delete or move them first")
         self.config.delete_connector(connector_id)
         if connector.secret_id:
             self.secret_store.delete(connector.secret_id)

@@ -18,6 +18,10 @@ class ConnectorError(ValueError):
         self.message = message
 
 
+class ConnectorInUseError(ConnectorError):
+    """The connector cannot go: integrations write through it."""
+
+
 def check_connector(connector: ConnectorIn) -> None:
     """What one field cannot say alone: raise ConnectorError naming the field."""
     sqlite = connector.type is ConnectorType.SQLITE
