@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -27,6 +27,7 @@ from sqlsync.sync.integrations import IntegrationService, public_view
 from sqlsync.sync.preview import preview
 from sqlsync.sync.queue import MessageSink, SQSSink
 
+T = TypeVar("T")
 logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True)
 # The OpenAPI document is generated from the routes and models below; `make openapi` commits it.
@@ -39,6 +40,13 @@ app.enable_swagger(path="/v1/docs", **OPENAPI_INFO)
 _service: IntegrationService | None = None
 _connectors: ConnectorService | None = None
 _sink: MessageSink | None = None
+
+
+def found(value: T | None, kind: str, object_id: str) -> T:
+    """The value, or a 404 naming what was not found."""
+    if value is None:
+        raise NotFoundError(f"{kind} {object_id!r} not found")
+    return value
 
 
 def service() -> IntegrationService:
@@ -54,7 +62,7 @@ def service() -> IntegrationService:
 def connectors() -> ConnectorService:
     global _connectors
     if _connectors is None:
-        _connectors = ConnectorService(DynamoDBConfigStore(Settings.from_env().config_table), SecretsManagerStore())
+        _connectors = ConnectorService(service().config, SecretsManagerStore())
     return _connectors
 
 
@@ -86,9 +94,7 @@ def get_connector(connector_id: str) -> ConnectorOut:
 
 @app.put("/v1/connectors/<connector_id>", summary="Replace a connector; an omitted password or key is kept")
 def update_connector(connector_id: str, body: ConnectorIn) -> ConnectorOut:
-    connector = connectors().update(connector_id, body)
-    if connector is None:
-        raise NotFoundError(f"connector {connector_id!r} not found")
+    connector = found(connectors().update(connector_id, body), "connector", connector_id)
     logger.info("connector updated", extra={"connector_id": connector.id, "version": connector.version})
     return connector_view(connector)
 
@@ -107,11 +113,12 @@ def validate_connector(connector_id: str) -> ValidationOut:
     return result
 
 
+def _integration(integration_id: str) -> Integration:
+    return found(service().get(integration_id), "integration", integration_id)
+
+
 def _connector(connector_id: str) -> Connector:
-    connector = connectors().get(connector_id)
-    if connector is None:
-        raise NotFoundError(f"connector {connector_id!r} not found")
-    return connector
+    return found(connectors().get(connector_id), "connector", connector_id)
 
 
 @app.post("/v1/integrations", summary="Create a segment-sync integration")
@@ -128,17 +135,13 @@ def list_integrations(account_id: Annotated[int, Query(ge=0)]) -> list[Integrati
 
 @app.get("/v1/integrations/<integration_id>", summary="Get one integration")
 def get_integration(integration_id: str) -> Integration:
-    integration = service().get(integration_id)
-    if integration is None:
-        raise NotFoundError(f"integration {integration_id!r} not found")
+    integration = _integration(integration_id)
     return public_view(integration)
 
 
 @app.put("/v1/integrations/<integration_id>", summary="Replace an integration's settings")
 def update_integration(integration_id: str, body: IntegrationIn) -> Integration:
-    integration = service().update(integration_id, body)
-    if integration is None:
-        raise NotFoundError(f"integration {integration_id!r} not found")
+    integration = found(service().update(integration_id, body), "integration", integration_id)
     logger.info("integration updated", extra={"integration_id": integration.id})
     return public_view(integration)
 
@@ -152,9 +155,7 @@ def delete_integration(integration_id: str) -> Response[str]:
 
 @app.post("/v1/integrations/<integration_id>/preview", summary="Render a template for a sample event; nothing runs")
 def preview_integration(integration_id: str, body: PreviewIn) -> PreviewOut:
-    integration = service().get(integration_id)
-    if integration is None:
-        raise NotFoundError(f"integration {integration_id!r} not found")
+    integration = _integration(integration_id)
     return preview(integration, body, integration.id, config=service().config)
 
 
@@ -163,9 +164,7 @@ def preview_integration(integration_id: str, body: PreviewIn) -> PreviewOut:
     summary="Rebuild the integration's tables from the membership ledger (clear, then add every member)",
 )
 def resync_integration(integration_id: str, body: ResyncIn) -> Response[ResyncOut]:
-    integration = service().get(integration_id)
-    if integration is None:
-        raise NotFoundError(f"integration {integration_id!r} not found")
+    integration = _integration(integration_id)
     queued = service().resync(integration, body, sink())
     logger.info("resync queued", extra={"integration_id": integration_id, "segments": queued.segment_ids})
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, queued)
@@ -184,8 +183,7 @@ def integration_stats(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> StatsOut:
-    if service().get(integration_id) is None:
-        raise NotFoundError(f"integration {integration_id!r} not found")
+    _integration(integration_id)
     end = _aware(end) if end else datetime.now(UTC)
     start = _aware(start) if start else end - timedelta(hours=24)
     if start > end:

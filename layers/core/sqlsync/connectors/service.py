@@ -15,8 +15,8 @@ from sqlsync.connectors.urls import (
     ConnectorInUseError,
     Secrets,
     check_connector,
-    connect_options,
     connection_url,
+    connector_target,
 )
 from sqlsync.dialects.connect import TlsOptions
 from sqlsync.dialects.tls import ssl_context
@@ -73,8 +73,7 @@ class ConnectorService:
 
     def target(self, connector: Connector) -> Target:
         """A new Target for the connector (validation; the worker caches its own per version)."""
-        secrets = self.secrets_of(connector)
-        return Target(connection_url(connector, secrets.get("password")), connect_options(connector, secrets))
+        return connector_target(connector, self.secrets_of(connector))
 
     def validate(self, connector: Connector) -> ValidationOut:
         """Connect, run the dialect's version query, and time it; or say precisely what failed."""

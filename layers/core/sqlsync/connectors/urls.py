@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlsync.connectors import Target
 from sqlsync.dialects import dialect_for
 from sqlsync.dialects.connect import ConnectOptions, TlsOptions
 from sqlsync.models.connectors import Connector, ConnectorBase, ConnectorIn, ConnectorType, ContactKey
@@ -57,6 +58,11 @@ def connection_url(connector: ConnectorBase, password: str | None) -> str:
         query=query,
     )
     return url.render_as_string(hide_password=False)
+
+
+def connector_target(connector: Connector, secrets: Secrets) -> Target:
+    """A new Target for the connector's database (its engine is made on first use)."""
+    return Target(connection_url(connector, secrets.get("password")), connect_options(connector, secrets))
 
 
 def connect_options(connector: Connector, secrets: Secrets) -> ConnectOptions:

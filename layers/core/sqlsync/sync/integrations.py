@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from sqlsync.dialects import Dialect, UnsupportedDialectError, dialect_for
 from sqlsync.models.events import ResyncRequest
 from sqlsync.models.integrations import Integration, IntegrationIn, ResyncIn, ResyncOut, StatsBucketOut, StatsOut
 from sqlsync.store.base import ConfigStore, StatsStore
+from sqlsync.sync.cache import TtlCache
 from sqlsync.sync.exceptions import InvalidIntegrationError
 from sqlsync.sync.queue import MessageSink
 from sqlsync.template import CompiledTemplate, TemplateSyntaxError, compile_template
@@ -163,17 +163,7 @@ class CachedIntegrations:
 
     def __init__(self, config: ConfigStore, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
-        self.ttl = ttl
-        self.clock = clock
-        self._cache: dict[int, tuple[float, list[Integration]]] = {}
-        self._lock = threading.Lock()
+        self._cache: TtlCache[int, list[Integration]] = TtlCache(ttl, clock)
 
     def __call__(self, account_id: int) -> list[Integration]:
-        now = self.clock()
-        cached = self._cache.get(account_id)
-        if cached is not None and now - cached[0] < self.ttl:
-            return cached[1]
-        integrations = self.config.list_integrations(account_id)
-        with self._lock:
-            self._cache[account_id] = (now, integrations)
-        return integrations
+        return self._cache.get(account_id, self.config.list_integrations)

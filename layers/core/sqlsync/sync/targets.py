@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable
 
 from sqlsync.connectors import Target, TargetError, target_for
-from sqlsync.connectors.urls import connect_options, connection_url
+from sqlsync.connectors.urls import connector_target
 from sqlsync.models.connectors import Connector
 from sqlsync.models.integrations import Integration
 from sqlsync.store.base import ConfigStore
 from sqlsync.store.secrets import SecretStore
+from sqlsync.sync.cache import TtlCache
 
 
 def target_key(integration: Integration) -> str:
@@ -31,9 +32,7 @@ class TargetResolver:
     ) -> None:
         self.config = config
         self.secrets = secrets
-        self.ttl = ttl
-        self.clock = clock
-        self._connectors: dict[str, tuple[float, Connector | None]] = {}
+        self._connectors: TtlCache[str, Connector | None] = TtlCache(ttl, clock)
         self._targets: dict[str, tuple[int, Target]] = {}
         self._lock = threading.Lock()
 
@@ -48,7 +47,7 @@ class TargetResolver:
             if cached is not None and cached[0] == connector.version:
                 return cached[1]
         secrets = self.secrets.get(connector.secret_id) if self.secrets and connector.secret_id else {}
-        target = Target(connection_url(connector, secrets.get("password")), connect_options(connector, secrets))
+        target = connector_target(connector, secrets)
         with self._lock:
             old = self._targets.get(connector.id)
             self._targets[connector.id] = (connector.version, target)
@@ -59,11 +58,4 @@ class TargetResolver:
     def connector(self, connector_id: str) -> Connector | None:
         if self.config is None:
             return None
-        now = self.clock()
-        cached = self._connectors.get(connector_id)
-        if cached is not None and now - cached[0] < self.ttl:
-            return cached[1]
-        connector = self.config.get_connector(connector_id)
-        with self._lock:
-            self._connectors[connector_id] = (now, connector)
-        return connector
+        return self._connectors.get(connector_id, self.config.get_connector)
