@@ -8,7 +8,7 @@ ARGS ?=
 
 .PHONY: run test lint check bench preview sam-validate sam-build openapi clean
 
-$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt layers/core/pyproject.toml
+$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt layers/drivers/requirements.txt layers/core/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

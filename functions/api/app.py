@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
@@ -9,19 +10,23 @@ from typing import Annotated, Any, TypeVar
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sqlsync.api.auth import caller_account
 from sqlsync.api.errors import FieldError, error_response, install_error_handlers
 from sqlsync.connectors.service import ConnectorService
 from sqlsync.connectors.service import public_view as connector_view
 from sqlsync.connectors.urls import ConnectorError, ConnectorInUseError
 from sqlsync.models.connectors import Connector, ConnectorIn, ConnectorOut, ValidationOut
+from sqlsync.models.deadletters import DeadLettersOut, RedriveOut
 from sqlsync.models.integrations import Integration, IntegrationIn, ResyncIn, ResyncOut, StatsOut
 from sqlsync.models.preview import PreviewIn, PreviewOut
 from sqlsync.settings import Settings
 from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBStatsStore
 from sqlsync.store.secrets import SecretsManagerStore
+from sqlsync.sync.deadletters import DeadLetterError, DeadLetters
 from sqlsync.sync.exceptions import InvalidIntegrationError
 from sqlsync.sync.integrations import IntegrationService, public_view
 from sqlsync.sync.preview import preview
@@ -34,12 +39,20 @@ app = APIGatewayHttpResolver(enable_validation=True)
 OPENAPI_INFO: dict[str, Any] = {
     "title": "sqlsync configuration API",
     "version": "1.0.0",
-    "description": "Connectors, segment-sync integrations, template preview and sync statistics.",
+    "description": (
+        "Connectors, segment-sync integrations, template preview and sync statistics. Every call acts for "
+        "the account of its API key (Authorization: Bearer <key>); another account's objects are not found."
+    ),
+    "security_schemes": {
+        "apiKey": HTTPBearer(description="An account's API key, issued with `python -m sqlsync.accounts issue`")
+    },
+    "security": [{"apiKey": []}],
 }
 app.enable_swagger(path="/v1/docs", **OPENAPI_INFO)
 _service: IntegrationService | None = None
 _connectors: ConnectorService | None = None
 _sink: MessageSink | None = None
+_dead_letters: DeadLetters | None = None
 
 
 def found(value: T | None, kind: str, object_id: str) -> T:
@@ -47,6 +60,11 @@ def found(value: T | None, kind: str, object_id: str) -> T:
     if value is None:
         raise NotFoundError(f"{kind} {object_id!r} not found")
     return value
+
+
+def account() -> int:
+    """The caller's account: every object the API shows or changes is this account's."""
+    return caller_account(app.current_event)
 
 
 def service() -> IntegrationService:
@@ -77,14 +95,14 @@ def openapi_json() -> str:
 
 @app.post("/v1/connectors", summary="Create a connector: how to reach a database")
 def create_connector(body: ConnectorIn) -> Response[ConnectorOut]:
-    connector = connectors().create(body)
+    connector = connectors().create(account(), body)
     logger.info("connector created", extra={"connector_id": connector.id, "type": connector.type.value})
     return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, connector_view(connector))
 
 
-@app.get("/v1/connectors", summary="List the connectors of an account")
-def list_connectors(account_id: Annotated[int, Query(ge=0)]) -> list[ConnectorOut]:
-    return [connector_view(connector) for connector in connectors().list(account_id)]
+@app.get("/v1/connectors", summary="List the caller's connectors")
+def list_connectors() -> list[ConnectorOut]:
+    return [connector_view(connector) for connector in connectors().list(account())]
 
 
 @app.get("/v1/connectors/<connector_id>", summary="Get one connector (secrets masked)")
@@ -94,14 +112,14 @@ def get_connector(connector_id: str) -> ConnectorOut:
 
 @app.put("/v1/connectors/<connector_id>", summary="Replace a connector; an omitted password or key is kept")
 def update_connector(connector_id: str, body: ConnectorIn) -> ConnectorOut:
-    connector = found(connectors().update(connector_id, body), "connector", connector_id)
+    connector = found(connectors().update(account(), connector_id, body), "connector", connector_id)
     logger.info("connector updated", extra={"connector_id": connector.id, "version": connector.version})
     return connector_view(connector)
 
 
 @app.delete("/v1/connectors/<connector_id>", summary="Delete a connector and its secrets")
 def delete_connector(connector_id: str) -> Response[str]:
-    if not connectors().delete(connector_id):
+    if not connectors().delete(account(), connector_id):
         raise NotFoundError(f"connector {connector_id!r} not found")
     return Response(HTTPStatus.NO_CONTENT, content_types.APPLICATION_JSON, "")
 
@@ -114,23 +132,23 @@ def validate_connector(connector_id: str) -> ValidationOut:
 
 
 def _integration(integration_id: str) -> Integration:
-    return found(service().get(integration_id), "integration", integration_id)
+    return found(service().get(account(), integration_id), "integration", integration_id)
 
 
 def _connector(connector_id: str) -> Connector:
-    return found(connectors().get(connector_id), "connector", connector_id)
+    return found(connectors().get(account(), connector_id), "connector", connector_id)
 
 
 @app.post("/v1/integrations", summary="Create a segment-sync integration")
 def create_integration(body: IntegrationIn) -> Response[Integration]:
-    integration = service().create(body)
+    integration = service().create(account(), body)
     logger.info("integration created", extra={"integration_id": integration.id})
     return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, public_view(integration))
 
 
-@app.get("/v1/integrations", summary="List the integrations of an account")
-def list_integrations(account_id: Annotated[int, Query(ge=0)]) -> list[Integration]:
-    return [public_view(integration) for integration in service().list(account_id)]
+@app.get("/v1/integrations", summary="List the caller's integrations")
+def list_integrations() -> list[Integration]:
+    return [public_view(integration) for integration in service().list(account())]
 
 
 @app.get("/v1/integrations/<integration_id>", summary="Get one integration")
@@ -141,14 +159,14 @@ def get_integration(integration_id: str) -> Integration:
 
 @app.put("/v1/integrations/<integration_id>", summary="Replace an integration's settings")
 def update_integration(integration_id: str, body: IntegrationIn) -> Integration:
-    integration = found(service().update(integration_id, body), "integration", integration_id)
+    integration = found(service().update(account(), integration_id, body, sink()), "integration", integration_id)
     logger.info("integration updated", extra={"integration_id": integration.id})
     return public_view(integration)
 
 
 @app.delete("/v1/integrations/<integration_id>", summary="Delete an integration")
 def delete_integration(integration_id: str) -> Response[str]:
-    if not service().delete(integration_id):
+    if not service().delete(account(), integration_id):
         raise NotFoundError(f"integration {integration_id!r} not found")
     return Response(HTTPStatus.NO_CONTENT, content_types.APPLICATION_JSON, "")
 
@@ -156,7 +174,9 @@ def delete_integration(integration_id: str) -> Response[str]:
 @app.post("/v1/integrations/<integration_id>/preview", summary="Render a template for a sample event; nothing runs")
 def preview_integration(integration_id: str, body: PreviewIn) -> PreviewOut:
     integration = _integration(integration_id)
-    return preview(integration, body, integration.id, config=service().config)
+    return preview(
+        integration, body, account_id=integration.account_id, integration_id=integration.id, config=service().config
+    )
 
 
 @app.post(
@@ -175,6 +195,36 @@ def sink() -> MessageSink:
     if _sink is None:
         _sink = SQSSink(Settings.from_env().sync_queue_url)
     return _sink
+
+
+def dead_letters() -> DeadLetters:
+    global _dead_letters
+    if _dead_letters is None:
+        settings = Settings.from_env()
+        _dead_letters = DeadLetters(settings.sync_dlq_url, settings.sync_queue_url)
+    return _dead_letters
+
+
+@app.get(
+    "/v1/integrations/<integration_id>/dead-letters",
+    summary="The integration's messages in the dead-letter queue (looking moves nothing)",
+)
+def list_dead_letters(
+    integration_id: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    include_unreadable: Annotated[bool, Query(description="also list bodies that name no integration")] = False,
+) -> DeadLettersOut:
+    return dead_letters().list(_integration(integration_id), limit, include_unreadable)
+
+
+@app.post(
+    "/v1/integrations/<integration_id>/redrive",
+    summary="Move the integration's dead letters back to the sync queue, after a fix",
+)
+def redrive_integration(integration_id: str, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> RedriveOut:
+    result = dead_letters().redrive(_integration(integration_id), limit)
+    logger.info("redriven", extra={"integration_id": integration_id, "moved": result.moved, "left": result.remaining})
+    return result
 
 
 @app.get("/v1/integrations/<integration_id>/stats", summary="Sync statistics per minute")
@@ -207,7 +257,21 @@ def _invalid_connector(exc: ConnectorError) -> Response[str]:
     return error_response(status, str(exc), [{"field": exc.field, "message": exc.message}])
 
 
-install_error_handlers(app, {InvalidIntegrationError: _invalid_integration, ConnectorError: _invalid_connector})
+def _dead_letters_failed(exc: DeadLetterError) -> Response[str]:
+    logger.error("dead-letter queue call failed", extra={"error": str(exc)})
+    message = f"{exc}; what was done is in 'partial', and calling again is safe"
+    body = {"statusCode": 502, "message": message, "partial": exc.partial.model_dump(mode="json")}
+    return Response(HTTPStatus.BAD_GATEWAY, content_types.APPLICATION_JSON, json.dumps(body))
+
+
+install_error_handlers(
+    app,
+    {
+        InvalidIntegrationError: _invalid_integration,
+        ConnectorError: _invalid_connector,
+        DeadLetterError: _dead_letters_failed,
+    },
+)
 
 
 @logger.inject_lambda_context

@@ -11,10 +11,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sqlsync.api.errors import error_response, install_error_handlers
-from sqlsync.models.events import EventsBody, events_of
+from sqlsync.api.auth import caller_account
+from sqlsync.api.errors import FieldError, error_response, install_error_handlers
+from sqlsync.models.events import EventBatch, EventsBody, events_of
 from sqlsync.settings import Settings
-from sqlsync.sync.exceptions import EnqueueError, PayloadTooLargeError, UnencodableValueError
+from sqlsync.sync.exceptions import PayloadTooLargeError, UnencodableValueError
 from sqlsync.sync.ingest import ingest
 from sqlsync.sync.queue import MessageSink, SQSSink
 
@@ -35,6 +36,11 @@ def sink() -> MessageSink:
 @app.post("/v1/events", summary="Accept platform events for segment sync")
 def post_events(body: Annotated[EventsBody, Body()]) -> Response[dict[str, int]]:
     events = events_of(body)
+    account = caller_account(app.current_event)
+    for index, event in enumerate(events):
+        if event.account_id != account:
+            field = f"events[{index}].account_id" if isinstance(body, EventBatch) else "account_id"
+            raise FieldError(field, f"not the account of this API key ({account})", HTTPStatus.FORBIDDEN)
     result = ingest(events, sink())
     metrics.add_metric("EventsIngested", MetricUnit.Count, result.events)
     logger.info("enqueued", extra={"events": result.events, "messages": result.messages})
@@ -49,11 +55,6 @@ def _too_large(exc: PayloadTooLargeError) -> Response[str]:
     return error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(exc))
 
 
-def _enqueue_failed(exc: EnqueueError) -> Response[str]:
-    logger.error("enqueue failed", extra={"error": str(exc)})
-    return error_response(HTTPStatus.SERVICE_UNAVAILABLE, f"{exc}; resending the same request is safe")
-
-
 def _unencodable(exc: UnencodableValueError) -> Response[str]:
     field, _, message = str(exc).partition(": ")
     return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": field, "message": message}])
@@ -61,7 +62,7 @@ def _unencodable(exc: UnencodableValueError) -> Response[str]:
 
 install_error_handlers(
     app,
-    {PayloadTooLargeError: _too_large, EnqueueError: _enqueue_failed, UnencodableValueError: _unencodable},
+    {PayloadTooLargeError: _too_large, UnencodableValueError: _unencodable},
 )
 
 

@@ -40,9 +40,15 @@ class Running:
     demo_id: str
     failing_id: str
 
-    def http(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def http(
+        self, method: str, path: str, body: Any = None, *, account: int | None = 1, key: str | None = None
+    ) -> tuple[int, Any]:
+        """A real HTTP request with the API key of `account` (or `key`; neither: no Authorization)."""
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         request = urllib.request.Request(self.stack.url + path, data=data, method=method)
+        key = key or (self.stack.api_key(account) if account is not None else None)
+        if key is not None:
+            request.add_header("authorization", f"Bearer {key}")
         if data is not None:
             request.add_header("content-type", "application/json")
         try:
@@ -115,11 +121,24 @@ def test_stats_count_statements_and_profiles(synced: Running) -> None:
 
 
 def test_the_api_reads_what_the_config_created(running: Running) -> None:
-    status, listed = running.http("GET", "/v1/integrations?account_id=1")
+    status, listed = running.http("GET", "/v1/integrations")
     assert status == 200 and {item["id"] for item in listed} == {running.demo_id, running.failing_id}
     status, one = running.http("GET", f"/v1/integrations/{running.demo_id}")
     assert status == 200 and one["name"] == "demo" and one["segment_ids"] == [17]
     assert running.http("GET", "/v1/integrations/nope")[0] == 404
+
+
+def test_every_call_needs_a_key_and_sees_only_its_accounts_objects(running: Running) -> None:
+    assert running.http("GET", "/v1/integrations", account=None) == (401, {"message": "Unauthorized"})
+    assert running.http("GET", "/v1/integrations", key="sqk_made_up") == (403, {"message": "Forbidden"})
+    event = json.loads(DEMO_EVENTS[0].read_text())
+    assert running.http("POST", "/v1/events", event, account=None)[0] == 401
+    assert running.http("GET", "/v1/integrations", account=5) == (200, [])
+    assert running.http("GET", f"/v1/integrations/{running.demo_id}", account=5)[0] == 404
+    status, body = running.http("POST", "/v1/events", event, account=5)
+    assert (status, body["errors"][0]["field"]) == (403, "account_id")
+    # the API's documentation is public
+    assert running.http("GET", "/v1/openapi.json", account=None)[0] == 200
 
 
 def test_a_bad_event_is_a_422_naming_the_field(running: Running) -> None:
@@ -172,8 +191,9 @@ def test_only_one_stack_per_process(running: Running) -> None:
 
 def test_example_config_is_the_demo_integration() -> None:
     (example,) = load_integrations(ROOT / "examples" / "integrations.yaml")
+    assert example.pop("account_id") == 1  # the file names the account; the API takes it from the key
     assert example == demo_integration(Path(".local/demo.sqlite3"))
-    check_integration(IntegrationIn.model_validate(example))
+    check_integration(IntegrationIn.model_validate(example), 1)
 
 
 def test_the_demo_command_runs_and_exits_zero(tmp_path: Path) -> None:

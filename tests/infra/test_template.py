@@ -208,7 +208,21 @@ def test_routes_are_the_api_contract_and_each_belongs_to_one_function() -> None:
         ("PUT", "/v1/connectors/{id}"): "ApiFunction",
         ("DELETE", "/v1/connectors/{id}"): "ApiFunction",
         ("POST", "/v1/connectors/{id}/validate"): "ApiFunction",
+        ("GET", "/v1/integrations/{id}/dead-letters"): "ApiFunction",
+        ("POST", "/v1/integrations/{id}/redrive"): "ApiFunction",
     }
+
+
+def test_every_route_but_the_documentation_needs_an_api_key() -> None:
+    public = {("GET", "/v1/openapi.json"), ("GET", "/v1/docs")}
+    for function in WIRING.functions.values():
+        for route in function.routes:
+            if (route.method, route.path) in public:
+                assert route.authorizer is None, route
+            else:
+                assert route.authorizer is not None, f"{route.method} {route.path} is open to anyone"
+                assert route.authorizer.function_logical_id == "AuthorizerFunction"
+                assert route.authorizer.identity_headers == ("Authorization",)
 
 
 # --- least privilege --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ class Settings:
     ledger_table: str
     stats_table: str
     sync_queue_url: str
+    sync_dlq_url: str = ""
     config_cache_seconds: float = 30.0
 
     @classmethod
@@ -21,5 +22,6 @@ class Settings:
             ledger_table=os.environ.get("LEDGER_TABLE", ""),
             stats_table=os.environ.get("STATS_TABLE", ""),
             sync_queue_url=os.environ.get("SYNC_QUEUE_URL", ""),
+            sync_dlq_url=os.environ.get("SYNC_DLQ_URL", ""),
             config_cache_seconds=float(os.environ.get("SQLSYNC_CONFIG_CACHE_SECONDS", "30")),
         )

@@ -33,31 +33,6 @@ def make_target() -> Iterator[MakeTarget]:
         target.dispose()
 
 
-@pytest.fixture
-def blackhole() -> Iterator[int]:
-    """The port of a loopback server that accepts connections and never sends a byte."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    for connection in held:
-        connection.close()
-    listener.close()
-
-
 class FreezingProxy:
     """A loopback TCP proxy to a real server that, once frozen, swallows everything the server sends: a
     server (or network) that stops answering in the middle of a session."""

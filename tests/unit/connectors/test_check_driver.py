@@ -9,8 +9,20 @@ import pytest
 from sqlsync.connectors import TargetError, check_driver
 
 
-@pytest.mark.parametrize("url", ["postgresql+pg8000://u@h/db", "mysql+pymysql://u@h/db", "sqlite:///x.db"])
-def test_the_bundled_drivers_load(url: str) -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+pg8000://u@h/db",
+        "mysql+pymysql://u@h/db",
+        "sqlite:///x.db",
+        # The optional drivers (layers/drivers), installed for the tests.
+        "mssql+pymssql://u@h/db",
+        "oracle+oracledb://u@h/db",
+        "clickhousedb://h/db",
+        "hive://h/db",
+    ],
+)
+def test_the_bundled_and_optional_drivers_load(url: str) -> None:
     check_driver(url)
 
 
@@ -18,9 +30,9 @@ def test_the_bundled_drivers_load(url: str) -> None:
     ("url", "driver"),
     [
         ("postgresql://u@h/db", "postgresql"),  # SQLAlchemy's default PostgreSQL driver is psycopg2
-        ("oracle+oracledb://u@h/db", "oracle+oracledb"),
-        ("mssql+pymssql://u@h/db", "mssql+pymssql"),
-        ("clickhousedb://h/db", "clickhousedb"),
+        ("oracle+cx_oracle://u@h/db", "oracle+cx_oracle"),
+        ("mssql+pyodbc://u@h/db", "mssql+pyodbc"),
+        ("clickhouse+native://h/db", "clickhouse+native"),  # clickhouse-sqlalchemy's dialect
     ],
 )
 def test_a_missing_driver_is_named(url: str, driver: str) -> None:

@@ -25,9 +25,15 @@ class Context:
         return 30_000
 
 
-def http(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) event."""
+def http(
+    method: str, path: str, body: Any = None, query: dict[str, str] | None = None, account: int | None = 1
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event, authorized for `account` as the Lambda authorizer
+    would (None: no authorizer context at all)."""
     query = query or {}
+    context: dict[str, Any] = {"http": {"method": method, "path": path, "sourceIp": "127.0.0.1"}, "stage": "$default"}
+    if account is not None:
+        context["authorizer"] = {"lambda": {"account_id": account, "key_id": "k"}}
     return {
         "version": "2.0",
         "routeKey": f"{method} {path}",
@@ -35,7 +41,7 @@ def http(method: str, path: str, body: Any = None, query: dict[str, str] | None 
         "rawQueryString": "&".join(f"{key}={value}" for key, value in query.items()),
         "queryStringParameters": query or None,
         "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": method, "path": path, "sourceIp": "127.0.0.1"}, "stage": "$default"},
+        "requestContext": context,
         "body": body if body is None or isinstance(body, str) else json.dumps(body),
         "isBase64Encoded": False,
     }
@@ -61,7 +67,6 @@ def integration_body(target_url: str, **changes: Any) -> dict[str, Any]:
     """A POST /v1/integrations body for segment 17 of account 1."""
     body = {
         "name": "test",
-        "account_id": 1,
         "target_url": target_url,
         "segment_ids": [17],
         "templates": {"profiles_added": "SELECT 1", "profiles_removed": "SELECT 1"},
@@ -81,6 +86,12 @@ def test_ingest_enqueues_valid_events_and_names_the_field_of_bad_ones(aws: dict[
     )
     assert status == 422 and body["errors"][0]["field"] == "events[1].occurred_at"
     assert body["message"].startswith("events[1].occurred_at: ")
+    # events of another account than the key's: 403 naming the event, nothing enqueued
+    status, body = call(ingest, http("POST", "/v1/events", {"events": [sample, {**sample, "account_id": 2}]}))
+    assert (status, body["errors"][0]["field"]) == (403, "events[1].account_id")
+    status, body = call(ingest, http("POST", "/v1/events", sample, account=2))
+    assert (status, body["errors"][0]["field"]) == (403, "account_id")
+    assert call(ingest, http("POST", "/v1/events", sample, account=None))[0] == 401
     status, body = call(ingest, http("POST", "/v1/events", "{not json"))
     assert (status, body["errors"]) == (422, [{"field": "body", "message": "the body is not valid JSON"}])
     # a field value that is not valid Unicode (JSON allows a lone surrogate escape)
@@ -111,14 +122,20 @@ def test_api_creates_lists_gets_and_deletes_integrations(aws: dict[str, str], sq
     status, created = call(api, http("POST", "/v1/integrations", body))
     assert status == 201 and created["target_url"] == "postgresql+pg8000://sync:***@db.example.com/crm"
     assert created["batch_size"] == 100 and created["active"] is True
-    status, listed = call(api, http("GET", "/v1/integrations", query={"account_id": "1"}))
+    status, listed = call(api, http("GET", "/v1/integrations"))
     assert status == 200 and [item["id"] for item in listed] == [created["id"]]
     status, fetched = call(api, http("GET", f"/v1/integrations/{created['id']}"))
     assert status == 200 and fetched == created
     status, updated = call(api, http("PUT", f"/v1/integrations/{created['id']}", {**body, "active": False}))
     assert status == 200 and updated["active"] is False and updated["created_at"] == created["created_at"]
-    status, answer = call(api, http("PUT", f"/v1/integrations/{created['id']}", {**body, "account_id": 2}))
-    assert (status, answer["errors"][0]["field"]) == (422, "account_id")
+    # another account sees nothing of it, and cannot change or delete it
+    path = f"/v1/integrations/{created['id']}"
+    assert call(api, http("GET", "/v1/integrations", account=2)) == (200, [])
+    for request in (http("GET", path, account=2), http("PUT", path, body, account=2), http("DELETE", path, account=2)):
+        assert call(api, request)[0] == 404
+    status, answer = call(api, http("PUT", path, {**body, "account_id": 2}))
+    assert (status, answer["errors"][0]["field"]) == (422, "account_id")  # not a field: the key decides
+    assert call(api, http("GET", "/v1/integrations", account=None))[0] == 401
     bad_template = {**body["templates"], "profiles_added": "SELECT {$lead"}
     status, answer = call(api, http("PUT", f"/v1/integrations/{created['id']}", {**body, "templates": bad_template}))
     assert (status, answer["errors"][0]["field"]) == (422, "templates.profiles_added")
@@ -184,7 +201,7 @@ def test_api_previews_a_template_for_a_sample_event_without_running_it(aws: dict
             "templates.profiles_added",
             {"line": 1, "column": 25},
         ),
-        ({"target_url": "oracle+oracledb://u@h/db"}, "target_url", {}),  # no driver installed
+        ({"target_url": "oracle+cx_oracle://u@h/db"}, "target_url", {}),  # no driver installed
         ({"target_url": "db2+ibm_db://u@h/db"}, "target_url", {}),  # no dialect
         ({"target_url": "not a url"}, "target_url", {}),
         ({"batch_size": 0}, "batch_size", {}),
@@ -208,7 +225,6 @@ def test_worker_applies_queued_events_and_reports_stats_through_the_api(aws: dic
     run_sql(sqlite_url, "CREATE TABLE m (seg int, client text PRIMARY KEY)")
     body = {
         "name": "to sqlite",
-        "account_id": 1,
         "target_url": sqlite_url,
         "segment_ids": [17],
         "templates": {
@@ -272,7 +288,6 @@ def test_api_keeps_connector_secrets_in_secrets_manager_and_masks_them(aws: dict
     api = load_function("api")
     body = {
         "name": "local",
-        "account_id": 1,
         "type": "sqlite",
         "database": str(tmp_path / "c.db"),
         "password": "hunter2",
@@ -288,7 +303,7 @@ def test_api_keeps_connector_secrets_in_secrets_manager_and_masks_them(aws: dict
     path = f"/v1/connectors/{created['id']}"
     status, fetched = call(api, http("GET", path))
     assert status == 200 and fetched == created
-    status, listed = call(api, http("GET", "/v1/connectors", query={"account_id": "1"}))
+    status, listed = call(api, http("GET", "/v1/connectors"))
     assert [item["id"] for item in listed] == [created["id"]]
     status, validated = call(api, http("POST", f"{path}/validate"))
     assert status == 200 and validated["ok"] and validated["server_version"].startswith("3.")
@@ -313,7 +328,7 @@ def test_an_integration_through_a_connector_syncs_into_postgresql(aws: dict[str,
     api, ingest, worker = load_function("api"), load_function("ingest"), load_function("sync_worker")
     run_sql(postgres_url, "DROP TABLE IF EXISTS via_connector", "CREATE TABLE via_connector (seg int, client text)")
     url = make_url(postgres_url)
-    connector = {"name": "pg", "account_id": 1, "type": "postgresql", "host": url.host, "port": url.port}
+    connector = {"name": "pg", "type": "postgresql", "host": url.host, "port": url.port}
     connector |= {"database": url.database, "username": url.username, "password": "unused-with-trust"}
     status, created = call(api, http("POST", "/v1/connectors", connector))
     assert status == 201, created
@@ -354,3 +369,73 @@ def test_the_openapi_document_is_served_and_committed_current(aws: dict[str, str
     spec.loader.exec_module(script)
     committed = (ROOT / "openapi.json").read_text("utf-8")
     assert script.generate() == committed, "openapi.json is stale: run `make openapi`"
+
+
+def authorizer_request(authorization: str | None) -> dict[str, Any]:
+    """The REQUEST event an HTTP API hands its Lambda authorizer (payload 2.0)."""
+    headers = {"content-type": "application/json"}
+    if authorization is not None:
+        headers["authorization"] = authorization
+    return {
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/v1/integrations",
+        "identitySource": [authorization] if authorization is not None else [],
+        "routeKey": "GET /v1/integrations",
+        "rawPath": "/v1/integrations",
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {"http": {"method": "GET", "path": "/v1/integrations", "sourceIp": "127.0.0.1"}},
+    }
+
+
+def test_the_authorizer_maps_a_key_to_its_account_and_refuses_anything_else(aws: dict[str, str]) -> None:
+    from sqlsync.accounts import ApiKeys
+    from sqlsync.store.dynamodb import DynamoDBConfigStore
+
+    keys = ApiKeys(DynamoDBConfigStore(aws["ConfigTable"]))
+    issued = keys.issue(42, "platform")
+    authorizer = load_function("authorizer")
+    answer = authorizer.lambda_handler(authorizer_request(f"Bearer {issued.key}"), Context())
+    assert answer == {"isAuthorized": True, "context": {"account_id": 42, "key_id": issued.info.id}}
+    for header in (None, issued.key, f"Basic {issued.key}", "Bearer sqk_unknown", f"Bearer {issued.key}x"):
+        assert authorizer.lambda_handler(authorizer_request(header), Context()) == {"isAuthorized": False}
+    # revoked: refused once this function's short cache has let go of it (a fresh instance here)
+    keys.revoke(42, issued.info.id)
+    fresh = load_function("authorizer")
+    assert fresh.lambda_handler(authorizer_request(f"Bearer {issued.key}"), Context()) == {"isAuthorized": False}
+
+
+def test_resuming_an_integration_queues_a_catch_up_per_segment(aws: dict[str, str], sqlite_url: str) -> None:
+    api = load_function("api")
+    body = integration_body(sqlite_url, segment_ids=[17, 18], active=False)
+    _, created = call(api, http("POST", "/v1/integrations", body))
+    path = f"/v1/integrations/{created['id']}"
+    assert call(api, http("PUT", path, {**body, "description": "still paused"}))[0] == 200
+    assert queued(aws["SyncQueue"]) == []  # nothing to catch up while it stays paused
+    assert call(api, http("PUT", path, {**body, "active": True}))[0] == 200
+    requests = [json.loads(message) for message in queued(aws["SyncQueue"])]
+    assert sorted((r["kind"], r["integration_id"], r["segment_id"]) for r in requests) == [
+        ("catchup", created["id"], 17),
+        ("catchup", created["id"], 18),
+    ]
+
+
+def test_dead_letters_are_listed_and_redriven_for_their_integration_only(aws: dict[str, str], sqlite_url: str) -> None:
+    api = load_function("api")
+    _, created = call(api, http("POST", "/v1/integrations", integration_body(sqlite_url)))
+    sqs = boto3.client("sqs")
+    mine = event("segment.profiles_added", ["a", "b"]).model_dump_json()
+    other = event("segment.profiles_added", ["c"], segment=99).model_dump_json()
+    for body in (mine, other):
+        sqs.send_message(QueueUrl=aws["SyncDLQ"], MessageBody=body)
+    path = f"/v1/integrations/{created['id']}"
+    status, listed = call(api, http("GET", f"{path}/dead-letters", query={"limit": "10"}))
+    assert status == 200 and listed["complete"] is True, listed
+    assert [(m["kind"], m["profiles"]) for m in listed["messages"]] == [("event", 2)]
+    assert call(api, http("GET", f"{path}/dead-letters", account=2))[0] == 404
+    assert call(api, http("GET", f"{path}/dead-letters", query={"limit": "0"}))[0] == 422
+    status, moved = call(api, http("POST", f"{path}/redrive"))
+    assert (status, moved["moved"], moved["remaining"]) == (200, 1, 0)
+    assert queued(aws["SyncQueue"]) == [mine]
+    assert queued(aws["SyncDLQ"]) == [other]

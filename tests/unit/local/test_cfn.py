@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from sqlsync.local.cfn import (
+    Authorizer,
     GetAtt,
     Ref,
     Route,
@@ -204,6 +205,55 @@ def test_defaults_where_neither_globals_nor_the_function_set_a_value() -> None:
 def test_routes_come_from_http_api_events_with_upper_case_methods() -> None:
     worker = describe(template(FUNCTION)).functions["Worker"]
     assert worker.routes == [Route("POST", "/v1/things"), Route("GET", "/v1/things/{id}")]
+
+
+AUTH = """
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Keys
+        Authorizers:
+          Keys:
+            FunctionArn: !GetAtt Guard.Arn
+            AuthorizerPayloadFormatVersion: "2.0"
+            EnableSimpleResponses: true
+            Identity: {Headers: [Authorization]}
+  Guard:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: guard/, Handler: app.handler, Runtime: python3.11}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Handler: app.handler
+      Runtime: python3.11
+      Events:
+        Private: {Type: HttpApi, Properties: {ApiId: !Ref Api, Method: get, Path: /private}}
+        Public: {Type: HttpApi, Properties: {ApiId: !Ref Api, Method: get, Path: /docs, Auth: {Authorizer: NONE}}}
+"""
+
+
+def test_routes_take_their_apis_default_authorizer_unless_they_opt_out() -> None:
+    keys = Authorizer("Keys", "Guard", ("Authorization",), simple_responses=True)
+    assert describe(template(AUTH)).functions["Fn"].routes == [
+        Route("GET", "/private", keys),
+        Route("GET", "/docs", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("DefaultAuthorizer: Keys", "DefaultAuthorizer: Nope"), "DefaultAuthorizer 'Nope'"),
+        (('AuthorizerPayloadFormatVersion: "2.0"', 'AuthorizerPayloadFormatVersion: "1.0"'), "2.0"),
+        (("Authorizer: NONE", "Authorizer: Other"), "authorizer 'Other'"),
+    ],
+)
+def test_authorizers_that_cannot_run_locally_are_refused(change: tuple[str, str], message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        describe(template(AUTH.replace(*change)))
 
 
 def test_sqs_source_takes_parameter_values_as_ints() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sqlsync.local.cfn import Route
+from sqlsync.local.cfn import Authorizer, Route
 from sqlsync.local.gateway import Gateway, Request, RouteTable, build_event, is_text_type, to_response
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -215,6 +215,48 @@ def test_gateway_invokes_the_function_of_the_route() -> None:
     (event,) = api.events
     assert event["pathParameters"] == {"id": "i-1"} and event["queryStringParameters"] == {"x": "1"}
     assert event["routeKey"] == "GET /v1/integrations/{id}"
+
+
+KEYS = Authorizer("Keys", "Guard", ("Authorization",), simple_responses=True)
+
+
+class Guard:
+    """An authorizer that lets `Bearer good` in as account 7."""
+
+    name = "guard"
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        self.events.append(event)
+        allowed = event["headers"].get("authorization") == "Bearer good"
+        return {"isAuthorized": allowed, "context": {"account_id": 7}} if allowed else {"isAuthorized": False}
+
+
+def test_the_routes_authorizer_runs_first_and_its_context_reaches_the_function() -> None:
+    api, guard = Recorder("api"), Guard()
+    gateway = Gateway(
+        [(Route("GET", "/v1/things", KEYS), api), (Route("GET", "/v1/docs"), api)], authorizers={"Guard": guard}
+    )
+    assert gateway.handle(Request("GET", "/v1/things", [])).status == 401  # no identity: not even asked
+    assert guard.events == [] and api.events == []
+    refused = gateway.handle(Request("GET", "/v1/things", [("Authorization", "Bearer bad")]))
+    assert (refused.status, json.loads(refused.body)) == (403, {"message": "Forbidden"})
+    assert api.events == []
+    allowed = gateway.handle(Request("GET", "/v1/things?x=1", [("Authorization", "Bearer good")]))
+    assert allowed.status == 200
+    (asked, _) = guard.events
+    assert (asked["type"], asked["identitySource"], asked["routeKey"]) == ("REQUEST", ["Bearer bad"], "GET /v1/things")
+    assert api.events[0]["requestContext"]["authorizer"] == {"lambda": {"account_id": 7}}
+    assert gateway.handle(Request("GET", "/v1/docs", [])).status == 200  # a route without an authorizer
+
+
+def test_an_authorizer_that_fails_is_a_500() -> None:
+    gateway = Gateway(
+        [(Route("GET", "/v1/things", KEYS), Recorder("api"))], authorizers={"Guard": Recorder("guard", {"yes": 1})}
+    )
+    assert gateway.handle(Request("GET", "/v1/things", [("Authorization", "x")])).status == 500
 
 
 def test_unknown_route_is_a_404_naming_method_and_path() -> None:

@@ -32,6 +32,7 @@ from sqlsync.store import (
     StatsStore,
     StoreError,
 )
+from sqlsync.store.base import HeldEvent, Pending
 from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBLedgerStore, DynamoDBStatsStore
 
 if TYPE_CHECKING:
@@ -364,6 +365,158 @@ def test_forget_segment_of_an_unknown_segment_does_nothing(ledger: LedgerStore) 
     assert ledger.get_cleared("i-1", 7) is None
 
 
+def test_members_since_includes_the_given_version(ledger: LedgerStore) -> None:
+    # GIVEN members at seconds 0..5 and one of another segment
+    for n in range(6):
+        ledger.claim("i-1", 7, Membership(f"p-{n}", version(n), "in" if n % 2 else "out", {"n": n}))
+    ledger.claim("i-1", 8, Membership("other", version(9), "in"))
+
+    # WHEN members are listed from second 3 on, and from the start
+    recent = list(ledger.members_since("i-1", 7, version(3)))
+    everyone = list(ledger.members_since("i-1", 7, ""))
+
+    # THEN second 3 itself is included (members() would leave it out), with its state and fields
+    assert sorted(m.profile_id for m in recent) == ["p-3", "p-4", "p-5"]
+    assert Membership("p-3", version(3), "in", {"n": 3}) in recent
+    assert len(everyone) == 6
+    assert [m.profile_id for m in ledger.members("i-1", 7, newer_than=version(3))] == ["p-4", "p-5"]
+
+
+# ------------------------------------------------------------------------------ paused integrations
+
+
+def test_no_pending_mark_until_a_hold(ledger: LedgerStore) -> None:
+    # GIVEN members and a held event but no mark / WHEN read / THEN there is nothing pending
+    ledger.claim("i-1", 7, Membership("p-1", version(1), "in"))
+    assert ledger.get_pending("i-1", 7) is None
+    ledger.hold_event("i-1", 7, "upsert", version(1), "{}")
+    assert ledger.get_pending("i-1", 7) is None
+
+
+def test_mark_pending_keeps_the_oldest_version_and_counts_holds(ledger: LedgerStore) -> None:
+    # GIVEN holds at seconds 5, 8 (newer), 2 (older, delivered late) and 2 again
+    results = [ledger.mark_pending("i-1", 7, version(second), "config-1") for second in (5, 8, 2, 2)]
+
+    # WHEN the mark is read
+    pending = ledger.get_pending("i-1", 7)
+
+    # THEN it starts at the oldest and counts each hold; other segments have none
+    assert results == [True] * 4
+    assert pending is not None and (pending.since, pending.holds) == (version(2), 4)
+    assert (pending.clear, pending.upsert) == (None, None)
+    assert ledger.get_pending("i-1", 8) is None
+    assert ledger.get_pending("i-2", 7) is None
+
+
+def test_held_events_keep_the_newest_of_each_kind(ledger: LedgerStore) -> None:
+    # GIVEN a clear at 5, then an older clear, a newer upsert and an older upsert, then a mark
+    first = ledger.hold_event("i-1", 7, "clear", version(5), '{"clear": 5}')
+    older = ledger.hold_event("i-1", 7, "clear", version(3), '{"clear": 3}')
+    upsert = ledger.hold_event("i-1", 7, "upsert", version(9), '{"upsert": 9}')
+    older_upsert = ledger.hold_event("i-1", 7, "upsert", version(4), '{"upsert": 4}')
+    again = ledger.hold_event("i-1", 7, "clear", version(5), '{"clear": "5 again"}')
+    ledger.mark_pending("i-1", 7, version(3), "config-1")
+
+    # WHEN the pending mark is read
+    pending = ledger.get_pending("i-1", 7)
+
+    # THEN each kind holds its newest event (an equal version passes, as for claims)
+    assert (first, older, upsert, older_upsert, again) == (True, False, True, False, True)
+    assert pending is not None
+    assert pending.clear == HeldEvent(version(5), '{"clear": "5 again"}')
+    assert pending.upsert == HeldEvent(version(9), '{"upsert": 9}')
+
+
+def test_drop_held_event_removes_only_the_version_read(ledger: LedgerStore) -> None:
+    # GIVEN a held clear at 5 that a newer one replaced, and a held upsert at 9
+    ledger.hold_event("i-1", 7, "clear", version(5), "old")
+    ledger.hold_event("i-1", 7, "clear", version(6), "new")
+    ledger.hold_event("i-1", 7, "upsert", version(9), "upsert")
+    ledger.mark_pending("i-1", 7, version(5), "config-1")
+
+    # WHEN a catch-up that read the older clear drops it, and the upsert it read
+    ledger.drop_held_event("i-1", 7, "clear", version(5))
+    ledger.drop_held_event("i-1", 7, "upsert", version(9))
+    ledger.drop_held_event("i-1", 7, "upsert", version(9))
+
+    # THEN the newer clear stays, the upsert is gone
+    pending = ledger.get_pending("i-1", 7)
+    assert pending is not None and pending.clear == HeldEvent(version(6), "new") and pending.upsert is None
+
+
+def test_finish_pending_refuses_when_a_hold_came_meanwhile(ledger: LedgerStore) -> None:
+    # GIVEN a mark read by a catch-up, then one more hold
+    ledger.mark_pending("i-1", 7, version(5), "config-1")
+    read = ledger.get_pending("i-1", 7)
+    assert read is not None
+    ledger.mark_pending("i-1", 7, version(7), "config-1")
+
+    # WHEN the catch-up finishes with the count it read, then with the current one
+    stale = ledger.finish_pending("i-1", 7, read.holds)
+    current = ledger.get_pending("i-1", 7)
+    assert current is not None
+    finished = ledger.finish_pending("i-1", 7, current.holds)
+
+    # THEN only the second removes the mark; finishing again finds nothing
+    assert (stale, finished) == (False, True)
+    assert current.since == version(5)
+    assert ledger.get_pending("i-1", 7) is None
+    assert ledger.finish_pending("i-1", 7, current.holds) is False
+
+
+def test_hold_counts_are_never_reused(ledger: LedgerStore) -> None:
+    # GIVEN a catch-up that read a mark (one hold), and another that finished it meanwhile
+    ledger.mark_pending("i-1", 7, version(5), "config-1")
+    first_read = ledger.get_pending("i-1", 7)
+    assert first_read is not None and ledger.finish_pending("i-1", 7, first_read.holds)
+
+    # WHEN a new hold marks the segment again
+    ledger.mark_pending("i-1", 7, version(9), "config-1")
+
+    # THEN the first catch-up's count does not match the new mark (no ABA): it cannot remove it
+    assert ledger.finish_pending("i-1", 7, first_read.holds) is False
+    pending = ledger.get_pending("i-1", 7)
+    assert pending is not None and pending.since == version(9) and pending.holds == 2
+
+
+def test_a_hold_under_a_configuration_older_than_the_resume_is_refused(ledger: LedgerStore) -> None:
+    # GIVEN a segment held under configuration "2026-01-02", then resumed under "2026-01-03"
+    assert ledger.mark_pending("i-1", 7, version(5), "2026-01-02")
+    ledger.note_resumed("i-1", 7, "2026-01-03")
+    ledger.note_resumed("i-1", 7, "2026-01-01")  # an older resume never lowers it
+    before = ledger.get_pending("i-1", 7)
+
+    # WHEN workers hold under the stale paused configuration, and under a later pause
+    stale = ledger.mark_pending("i-1", 7, version(1), "2026-01-02")
+    later_pause = ledger.mark_pending("i-1", 7, version(8), "2026-01-04")
+
+    # THEN the stale hold is refused and changes nothing; the later pause is held
+    assert (stale, later_pause) == (False, True)
+    after = ledger.get_pending("i-1", 7)
+    assert before is not None and after is not None
+    assert (after.since, after.holds) == (version(5), before.holds + 1)
+    # AND the resumed stamp outlives the mark
+    assert ledger.finish_pending("i-1", 7, after.holds)
+    assert ledger.mark_pending("i-1", 7, version(9), "2026-01-02") is False
+    assert ledger.get_pending("i-1", 7) is None
+
+
+def test_forget_segment_forgets_the_pending_mark_and_held_events(ledger: LedgerStore) -> None:
+    # GIVEN a paused segment with a member, a mark and held events
+    ledger.claim("i-1", 7, Membership("p-1", version(1), "in"))
+    ledger.hold_event("i-1", 7, "clear", version(2), "c")
+    ledger.hold_event("i-1", 7, "upsert", version(3), "u")
+    ledger.mark_pending("i-1", 7, version(1), "config-1")
+
+    # WHEN the segment is forgotten
+    ledger.forget_segment("i-1", 7)
+
+    # THEN nothing is pending, and a new hold starts afresh
+    assert ledger.get_pending("i-1", 7) is None
+    ledger.mark_pending("i-1", 7, version(4), "config-1")
+    assert ledger.get_pending("i-1", 7) == Pending(since=version(4), holds=1)
+
+
 # ---------------------------------------------------------------------------------------------- stats
 
 
@@ -481,6 +634,31 @@ def test_concurrent_claims_keep_the_newest_version(dynamodb: DynamoDBClient) -> 
         assert ledger.claim("i-1", 7, Membership(profile_id, version(-1), "out")) == entry
 
 
+@pytest.mark.usefixtures("atomic_moto")
+def test_concurrent_holds_keep_the_oldest_version_and_count_every_hold(dynamodb: DynamoDBClient) -> None:
+    # GIVEN 6 workers holding random versions of one segment, older and newer ones mixed
+    ledger = DynamoDBLedgerStore(LEDGER_TABLE, dynamodb)
+    held: list[list[str]] = [[] for _ in range(6)]
+
+    def hold(number: int) -> None:
+        rng = random.Random(number)
+        for _ in range(30):
+            held[number].append(version(rng.randrange(1000), f"w{number}"))
+            assert ledger.mark_pending("i-1", 7, held[number][-1], "config-1")
+
+    # WHEN they run at once
+    threads = [threading.Thread(target=hold, args=(number,)) for number in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # THEN the mark holds the oldest version of all and counted every hold
+    pending = ledger.get_pending("i-1", 7)
+    assert pending is not None
+    assert (pending.since, pending.holds) == (min(min(versions) for versions in held), 180)
+
+
 def test_items_have_the_layout_of_template_yaml(dynamodb: DynamoDBClient) -> None:
     # GIVEN one record of each kind written through the stores
     DynamoDBConfigStore(CONFIG_TABLE, dynamodb).put_integration(integration("i-1", account_id=4))
@@ -525,6 +703,77 @@ def test_items_have_the_layout_of_template_yaml(dynamodb: DynamoDBClient) -> Non
             "last_error_at": {"S": "2026-11-22T10:05:30.000+00:00"},
         }
     ]
+
+
+def test_paused_items_have_the_documented_layout(dynamodb: DynamoDBClient) -> None:
+    # GIVEN a held upsert, a mark with two holds, and a resumed stamp
+    ledger = DynamoDBLedgerStore(LEDGER_TABLE, dynamodb)
+    ledger.hold_event("i-1", 7, "upsert", version(3), '{"id":"e"}')
+    ledger.mark_pending("i-1", 7, version(3), "config-2")
+    ledger.mark_pending("i-1", 7, version(1), "config-2")
+    ledger.note_resumed("i-1", 7, "config-1")
+
+    # WHEN the raw items are read, then again after the catch-up finished
+    def scan() -> list[dict[str, Any]]:
+        return sorted(dynamodb.scan(TableName=LEDGER_TABLE)["Items"], key=lambda item: item["sk"]["S"])
+
+    held = scan()
+    ledger.finish_pending("i-1", 7, 2)
+    finished = scan()
+
+    # THEN keys and attributes are the ones DynamoDBLedgerStore documents; the count and stamp stay
+    assert held == [
+        {"pk": {"S": "i-1#7"}, "sk": {"S": "held#upsert"}, "version": {"S": version(3)}, "body": {"S": '{"id":"e"}'}},
+        {
+            "pk": {"S": "i-1#7"},
+            "sk": {"S": "pending"},
+            "since": {"S": version(1)},
+            "holds": {"N": "2"},
+            "resumed": {"S": "config-1"},
+        },
+    ]
+    assert finished[1] == {
+        "pk": {"S": "i-1#7"},
+        "sk": {"S": "pending"},
+        "holds": {"N": "2"},
+        "resumed": {"S": "config-1"},
+    }
+
+
+def _paused_workload(ledger: LedgerStore) -> None:
+    ledger.claim("i-1", 7, Membership("p-1", version(1), "in"))
+    ledger.hold_event("i-1", 7, "clear", version(4), "c")
+    ledger.hold_event("i-1", 7, "clear", version(2), "older")
+    ledger.hold_event("i-1", 7, "upsert", version(5), "u")
+    ledger.mark_pending("i-1", 7, version(4), "config-1")
+    ledger.mark_pending("i-1", 7, version(6), "config-1")
+    ledger.mark_pending("i-1", 7, version(2), "config-1")  # lowers the mark: a second call
+    ledger.note_resumed("i-1", 7, "config-2")
+    ledger.note_resumed("i-1", 7, "config-0")
+    ledger.mark_pending("i-1", 7, version(1), "config-1")  # stale: refused with the first call
+    ledger.get_pending("i-1", 7)
+    list(ledger.members_since("i-1", 7, version(2)))
+    ledger.drop_held_event("i-1", 7, "clear", version(4))
+    ledger.drop_held_event("i-1", 7, "upsert", version(1))
+    ledger.finish_pending("i-1", 7, 1)
+    ledger.finish_pending("i-1", 7, 3)
+    ledger.get_pending("i-1", 7)
+    ledger.forget_segment("i-1", 7)
+
+
+def test_memory_ledger_counts_the_calls_paused_integrations_make(dynamodb: DynamoDBClient) -> None:
+    # GIVEN the paused-integration workload on the memory ledger and on a counted DynamoDB client
+    made: Counter[str] = Counter()
+    dynamodb.meta.events.register("before-call.dynamodb", lambda model, **_: made.update([model.name]))
+    memory = InMemoryLedgerStore()
+
+    # WHEN it runs on both
+    _paused_workload(memory)
+    _paused_workload(DynamoDBLedgerStore(LEDGER_TABLE, dynamodb))
+
+    # THEN the fake counted what DynamoDB was sent (forget_segment deletes the mark and held upsert too)
+    assert memory.calls == Counter(UpdateItem=13, DeleteItem=2, BatchGetItem=2, Query=2, BatchWriteItem=1)
+    assert memory.calls == made
 
 
 def test_client_is_created_on_first_use(dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -11,6 +12,10 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from sqlsync.sync.exceptions import EnqueueError
+
+logger = logging.getLogger(__name__)
 
 
 class FieldError(Exception):
@@ -78,6 +83,11 @@ def _not_found_response(exc: NotFoundError) -> Response[str]:
     return error_response(HTTPStatus.NOT_FOUND, str(exc.msg))
 
 
+def _enqueue_failed_response(exc: EnqueueError) -> Response[str]:
+    logger.error("enqueue failed: %s", exc)
+    return error_response(HTTPStatus.SERVICE_UNAVAILABLE, f"{exc}; resending the same request is safe")
+
+
 def _validation_error_response(exc: RequestValidationError) -> Response[str]:
     return validation_response(exc.errors())
 
@@ -90,6 +100,7 @@ def install_error_handlers(
         RequestValidationError: _validation_error_response,
         FieldError: _field_error_response,
         NotFoundError: _not_found_response,
+        EnqueueError: _enqueue_failed_response,
         **(extra or {}),
     }
     for exception, handler in handlers.items():

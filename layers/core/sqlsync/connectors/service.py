@@ -33,29 +33,32 @@ class ConnectorService:
         self.config = config
         self.secret_store = secret_store
 
-    def create(self, data: ConnectorIn, now: datetime | None = None) -> Connector:
+    def create(self, account_id: int, data: ConnectorIn, now: datetime | None = None) -> Connector:
         at = now or datetime.now(UTC)
         connector_id = random.token_hex(8)
-        return self._save(connector_id, 1, data, {}, None, at, at)
+        return self._save(account_id, connector_id, 1, data, {}, None, at, at)
 
-    def update(self, connector_id: str, data: ConnectorIn, now: datetime | None = None) -> Connector | None:
-        current = self.config.get_connector(connector_id)
+    def update(
+        self, account_id: int, connector_id: str, data: ConnectorIn, now: datetime | None = None
+    ) -> Connector | None:
+        current = self.get(account_id, connector_id)
         if current is None:
             return None
-        if data.account_id != current.account_id:
-            raise ConnectorError("account_id", "a connector cannot move to another account")
         stored = self.secret_store.get(current.secret_id) if current.secret_id else {}
         at = now or datetime.now(UTC)
-        return self._save(connector_id, current.version + 1, data, stored, current.secret_id, current.created_at, at)
+        version = current.version + 1
+        return self._save(account_id, connector_id, version, data, stored, current.secret_id, current.created_at, at)
 
-    def get(self, connector_id: str) -> Connector | None:
-        return self.config.get_connector(connector_id)
+    def get(self, account_id: int, connector_id: str) -> Connector | None:
+        """The connector, if it belongs to the account: another account's is as good as missing."""
+        connector = self.config.get_connector(connector_id)
+        return connector if connector is not None and connector.account_id == account_id else None
 
     def list(self, account_id: int) -> list[Connector]:
         return self.config.list_connectors(account_id)
 
-    def delete(self, connector_id: str) -> bool:
-        connector = self.config.get_connector(connector_id)
+    def delete(self, account_id: int, connector_id: str) -> bool:
+        connector = self.get(account_id, connector_id)
         if connector is None:
             return False
         users = sorted(
@@ -95,6 +98,7 @@ class ConnectorService:
 
     def _save(
         self,
+        account_id: int,
         connector_id: str,
         version: int,
         data: ConnectorIn,
@@ -122,7 +126,7 @@ class ConnectorService:
         except TargetError as exc:
             raise ConnectorError("type", str(exc)) from None
         if merged:
-            secret_id = self.secret_store.put(f"sqlsync/{data.account_id}/connector/{connector_id}", merged)
+            secret_id = self.secret_store.put(f"sqlsync/{account_id}/connector/{connector_id}", merged)
         elif secret_id:
             self.secret_store.delete(secret_id)
             secret_id = None
@@ -130,6 +134,7 @@ class ConnectorService:
         tls = TlsStored(**data.tls.model_dump(exclude={"key_pem"}), has_key="key_pem" in merged)
         connector = Connector(
             **fields,
+            account_id=account_id,
             id=connector_id,
             version=version,
             tls=tls,
@@ -181,7 +186,9 @@ def failure_kind(error: BaseException) -> FailureKind:
         ("tls", ("ssl", "tls", "certificate")),
         ("dns", ("name or service not known", "nodename nor servname", "getaddrinfo", "name resolution")),
         ("refused", ("connection refused", "errno 111")),
-        ("auth", ("password", "authentication", "access denied", "28p01", "1045")),
+        # MSSQL 18456 "Login failed", Oracle ORA-01017 "... logon denied", HiveServer2 "Error validating the login"
+        ("auth", ("password", "authentication", "access denied", "28p01", "1045", "login failed", "logon denied")),
+        ("auth", ("ora-01017", "validating the login")),
         ("timeout", ("timed out", "timeout")),
     ]
     for kind, needles in kinds:

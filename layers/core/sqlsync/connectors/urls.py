@@ -36,6 +36,12 @@ def check_connector(connector: ConnectorIn) -> None:
         raise ConnectorError("contact_key_field", "set exactly when contact_key is custom")
     if connector.tls.key_pem is not None and not connector.tls.cert_pem:
         raise ConnectorError("tls.cert_pem", "required with tls.key_pem")
+    if connector.tls.enabled:
+        # TLS the driver cannot honour is refused here, never dropped at connect.
+        tls = TlsOptions(connector.tls.verify, connector.tls.ca_pem, connector.tls.cert_pem)
+        refused = dialect_for(connector.type.value).unsupported_tls(tls)
+        if refused is not None:
+            raise ConnectorError(f"tls.{refused[0]}", refused[1])
 
 
 def connection_url(connector: ConnectorBase, password: str | None) -> str:

@@ -18,7 +18,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlsync.dialects.connect import ConnectOptions
+from sqlsync.dialects.connect import ConnectOptions, DriverConnect, DriverModule, TlsOptions
 from sqlsync.dialects.exceptions import RenderError
 
 Escaper = Callable[[str], str]
@@ -36,6 +36,13 @@ class Dialect:
     socket_option: ClassVar[str | None] = None
     # A query answering the server's version, to validate a connection.
     version_query: ClassVar[str] = "SELECT version()"
+    # The TLS a driver can honour. A connector asking for more is refused when saved (`unsupported_tls`), and
+    # connect_args raises rather than connect with less than was asked.
+    tls_verifies: ClassVar[bool] = True  # the server's certificate chain and host name (verify-full)
+    tls_custom_ca: ClassVar[bool] = True  # a CA of the connector's own (ca_pem)
+    tls_client_certificate: ClassVar[bool] = True  # cert_pem + key_pem
+    # Why not, when one of them is False: said in the refusal.
+    tls_limitation: ClassVar[str] = ""
 
     # Lexing: which characters open string literals and quoted identifiers (open -> close).
     string_quotes: ClassVar[frozenset[str]] = frozenset("'")
@@ -216,16 +223,59 @@ class Dialect:
     def engine_options(self, options: ConnectOptions) -> dict[str, object]:
         """SQLAlchemy create_engine options: a small pool per warm Lambda, connections checked before use
         (a frozen Lambda's idle connections die) and recycled, and the driver's connect timeout."""
-        return {
+        engine: dict[str, object] = {
             "pool_pre_ping": True,
             "pool_size": 2,
             "pool_recycle": 300,
             "connect_args": self.connect_args(options),
         }
+        connect = self.driver_connect(options)
+        if connect is not None:
+            engine["module"] = DriverModule(self.driver, connect)
+        return engine
 
     def connect_args(self, options: ConnectOptions) -> dict[str, object]:
-        """Driver keyword arguments for the timeouts and TLS of `options`."""
+        """Driver keyword arguments for the timeouts and TLS of `options`. They win over DSN options of the
+        same name: the connector's own fields say how long to wait and how to encrypt."""
         return {}
+
+    def driver_connect(self, options: ConnectOptions) -> DriverConnect | None:
+        """A replacement for the driver's connect(), for what keyword arguments cannot say: a default that DSN
+        options may still override, a connect phase the driver leaves unbounded, TLS files that must outlive
+        the call. It lives as long as the engine. None: the driver's own connect()."""
+        return None
+
+    def unsupported_tls(self, tls: TlsOptions) -> tuple[str, str] | None:
+        """The first setting of `tls` the driver cannot honour, as (field, reason); None if it honours all.
+
+        Examples
+        --------
+        >>> class Unverified(Dialect):
+        ...     tls_verifies = False
+        ...     tls_limitation = "the driver does not check certificates"
+        >>> Unverified().unsupported_tls(TlsOptions(verify=False)) is None
+        True
+        >>> Unverified().unsupported_tls(TlsOptions())[0]
+        'verify'
+        """
+        driver = self.driver.partition("+")[2] or self.driver
+        why = f" ({self.tls_limitation})" if self.tls_limitation else ""
+        if tls.verify and not self.tls_verifies:
+            return "verify", (
+                f"{driver} cannot verify the server's certificate{why}; set tls.verify to false to encrypt without"
+                " verifying"
+            )
+        if tls.ca_pem is not None and not self.tls_custom_ca:
+            return "ca_pem", f"{driver} cannot use a CA certificate of its own{why}"
+        if (tls.cert_pem is not None or tls.key_pem is not None) and not self.tls_client_certificate:
+            return "cert_pem", f"{driver} cannot present a client certificate{why}"
+        return None
+
+    def check_tls(self, tls: TlsOptions) -> None:
+        """Raise ValueError if the driver cannot honour `tls` (a connector saved before its driver could)."""
+        refused = self.unsupported_tls(tls)
+        if refused is not None:
+            raise ValueError(f"tls.{refused[0]}: {refused[1]}")
 
     def on_connect(self, options: ConnectOptions) -> Callable[[Any], None] | None:
         """What to run on each new DBAPI connection, once connected (SQLAlchemy's "connect" event): session

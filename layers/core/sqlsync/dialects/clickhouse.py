@@ -11,15 +11,32 @@ Values are written so that their text ends nothing but the literal they stand in
 `'`, the other quote characters, NUL, LF and CR are escaped too. ClickHouse reads every one of
 these escapes back as the same byte, and the extra ones keep a value inert where ClickHouse and the
 shared lexer may disagree: a `//` comment (ends only at LF) or a `\\"` inside a quoted identifier.
+
+Connecting (clickhouse-connect over HTTP or HTTPS; SQLAlchemy's `clickhousedb`):
+
+* The connect timeout bounds the TCP (and TLS) connect and, while the client is being made, every read: the
+  client asks the server for its version and settings as it is made, so a host that accepts and never
+  answers fails within it. clickhouse-connect takes whole seconds there (rounded up).
+* The query timeout is the server's max_execution_time (the server stops the query: code 159, transient);
+  the client's read timeout then becomes query + connect timeout, a backstop for a server gone quiet. Without
+  a query timeout a statement may run as long as it needs.
+* TLS: HTTPS with verify-full (urllib3 checks the chain and the host name); verify=false turns both off. The
+  CA and the client certificate and key are paths for clickhouse-connect, read again for each new HTTPS
+  connection, so the PEMs are written to private temporary files (0600) that live as long as the engine. A
+  client certificate makes clickhouse-connect authenticate with it (X-ClickHouse-SSL-Certificate-Auth) instead
+  of the password; the DSN option tls_mode=strict keeps password authentication.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 from sqlsync.dialects.base import Dialect
+from sqlsync.dialects.connect import ConnectOptions, DriverConnect
+from sqlsync.dialects.tls import PemFiles
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", '"': '\\"', "`": "\\`", "\x00": "\\0", "\n": "\\n", "\r": "\\r"})
 
@@ -75,6 +92,48 @@ class ClickHouseDialect(Dialect):
         # closing backtick.
         return "`" + self.check_text(name).replace("\\", "\\\\").replace("`", "\\`") + "`"
 
+    def connect_args(self, options: ConnectOptions) -> dict[str, object]:
+        # Unknown keyword arguments become ClickHouse settings: max_execution_time is one.
+        timeout = math.ceil(options.connect_timeout)
+        args: dict[str, object] = {"connect_timeout": timeout, "send_receive_timeout": timeout}
+        if options.query_timeout is not None:
+            args["max_execution_time"] = _seconds(options.query_timeout)
+        if options.tls is None:
+            # Plain HTTP even on port 8443, where clickhouse-connect would otherwise guess HTTPS.
+            args["secure"] = False
+            args["interface"] = "http"
+        else:
+            args["secure"] = True
+            args["verify"] = options.tls.verify
+        return args
+
+    def driver_connect(self, options: ConnectOptions) -> DriverConnect | None:
+        tls = options.tls
+        if tls is None or (tls.ca_pem is None and tls.cert_pem is None):
+            return None
+        # Referenced by `connect`, so the files live as long as the engine: urllib3 reads them again for every
+        # new HTTPS connection.
+        files = PemFiles(tls)
+
+        def connect(dbapi: Any, kwargs: dict[str, Any]) -> Any:
+            paths = {"ca_cert": files.ca_file, "client_cert": files.cert_file, "client_cert_key": files.key_file}
+            kwargs.update({name: path for name, path in paths.items() if path is not None})
+            return dbapi.connect(**kwargs)
+
+        return connect
+
+    def on_connect(self, options: ConnectOptions) -> Callable[[Any], None] | None:
+        # Connected: reads may now take as long as the server's own limit, plus the connect timeout.
+        read_timeout = None if options.query_timeout is None else options.query_timeout + options.connect_timeout
+        connect_timeout = options.connect_timeout
+
+        def configure(connection: Any) -> None:
+            from urllib3 import Timeout
+
+            connection.client.timeout = Timeout(connect=connect_timeout, read=read_timeout)
+
+        return configure
+
     def is_transient(self, error: BaseException) -> bool:
         code = _code(error)
         if code is not None:
@@ -93,6 +152,10 @@ class ClickHouseDialect(Dialect):
         if found is None:
             return text
         return f"{_VERSION_TRAILER.sub('', found.group(2))} [code {found.group(1)}]"
+
+
+def _seconds(value: float) -> int | float:
+    return int(value) if value == int(value) else value
 
 
 def _code(error: BaseException) -> int | None:

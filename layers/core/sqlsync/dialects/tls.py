@@ -94,3 +94,26 @@ def _reason(exc: BaseException) -> str:
     never echoes its input, so no key material reaches the message."""
     text = str(getattr(exc, "reason", None) or exc).split(" (_ssl.c", 1)[0]
     return re.sub(r"^\[\w+\]\s*", "", text)
+
+
+class PemFiles:
+    """The PEMs of `tls` as files, for a driver that takes only paths and reads them again for every new
+    connection (clickhouse-connect through urllib3). Written once into a private directory (0o700, files
+    0o600) that is removed when this object is collected, or at exit: keep it referenced while the driver may
+    read them (a dialect's `driver_connect` closure lives as long as its engine).
+
+    Examples
+    --------
+    >>> files = PemFiles(TlsOptions(ca_pem="-----BEGIN CERTIFICATE-----"))
+    >>> oct(os.stat(files.ca_file).st_mode & 0o777), files.cert_file is None
+    ('0o600', True)
+    """
+
+    def __init__(self, tls: TlsOptions) -> None:
+        self._directory = tempfile.TemporaryDirectory(prefix="sqlsync-tls-")
+        self.ca_file = self._write("ca.pem", tls.ca_pem)
+        self.cert_file = self._write("cert.pem", tls.cert_pem)
+        self.key_file = self._write("key.pem", tls.key_pem)
+
+    def _write(self, name: str, pem: str | None) -> str | None:
+        return None if pem is None else _write_private(Path(self._directory.name, name), pem)

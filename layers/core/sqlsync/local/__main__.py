@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlsync.local.cfn import TemplateError
 from sqlsync.local.demo import (
+    DEMO_ACCOUNT_ID,
     DemoError,
     create_integrations,
     demo_integration,
@@ -102,11 +103,17 @@ def _print_banner(stack: LocalStack, root: Path, created: list[dict[str, Any]], 
     url = stack.url
     sample = _display_path(root / "events" / "platform" / "profiles_added.json")
     print(f"sqlsync local stack on {url}")
-    print("  post an event:")
-    print(f"    curl -sS -X POST {url}/v1/events -H 'content-type: application/json' --data @{sample}")
+    for account in sorted({integration["account_id"] for integration in created} | {DEMO_ACCOUNT_ID}):
+        print(f"  API key of account {account}: {stack.api_key(account)}")
+    auth = f"-H 'authorization: Bearer {stack.api_key(DEMO_ACCOUNT_ID)}'"
+    print(f"  post an event (account {DEMO_ACCOUNT_ID}):")
+    print(f"    curl -sS -X POST {url}/v1/events {auth} -H 'content-type: application/json' --data @{sample}")
     for integration in created:
+        key = stack.api_key(integration["account_id"])
         print(f"  integration {integration['name']!r}: id {integration['id']}")
-        print(f"    its stats: curl -sS {url}/v1/integrations/{integration['id']}/stats")
+        print(
+            f"    its stats: curl -sS -H 'authorization: Bearer {key}' {url}/v1/integrations/{integration['id']}/stats"
+        )
     print(f"  SQLite target: {_display_path(db)}  (sqlite3 {_display_path(db)} 'SELECT * FROM mysegment')")
     sys.stdout.flush()
 

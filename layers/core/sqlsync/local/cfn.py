@@ -33,6 +33,7 @@ from typing import Any, TypeAlias
 import yaml
 
 __all__ = [
+    "Authorizer",
     "EnvValue",
     "FunctionSpec",
     "GetAtt",
@@ -187,11 +188,23 @@ EnvValue: TypeAlias = str | Ref | GetAtt | Sub
 
 
 @dataclass(frozen=True)
+class Authorizer:
+    """A Lambda authorizer of an HttpApi (its Auth.Authorizers entry): payload format 2.0."""
+
+    name: str
+    function_logical_id: str
+    identity_headers: tuple[str, ...]
+    simple_responses: bool
+
+
+@dataclass(frozen=True)
 class Route:
-    """An HTTP route of an HttpApi (or Api) event; `path` keeps API Gateway's {name} placeholders."""
+    """An HTTP route of an HttpApi (or Api) event; `path` keeps API Gateway's {name} placeholders;
+    `authorizer` is the route's own (Auth.Authorizer) or its API's DefaultAuthorizer, None for NONE."""
 
     method: str
     path: str
+    authorizer: Authorizer | None = None
 
 
 @dataclass(frozen=True)
@@ -332,6 +345,11 @@ def describe(template: Mapping[str, Any], parameter_overrides: Mapping[str, str]
     resources: Mapping[str, Any] = template["Resources"]
     globals_function = (template.get("Globals") or {}).get("Function") or {}
     context = _Context(parameters, frozenset(resources))
+    apis = {
+        logical_id: _api_auth(logical_id, context.substitute(resource.get("Properties") or {}))
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == "AWS::Serverless::HttpApi"
+    }
     functions: dict[str, FunctionSpec] = {}
     queues: dict[str, QueueSpec] = {}
     tables: dict[str, TableSpec] = {}
@@ -340,7 +358,7 @@ def describe(template: Mapping[str, Any], parameter_overrides: Mapping[str, str]
         properties = resource.get("Properties") or {}
         if kind == "AWS::Serverless::Function":
             merged = _merge_globals(globals_function, properties)
-            functions[logical_id] = _function(logical_id, context.substitute(merged), context)
+            functions[logical_id] = _function(logical_id, context.substitute(merged), context, apis)
         elif kind == "AWS::SQS::Queue":
             queues[logical_id] = _queue(logical_id, context.substitute(properties))
         elif kind == "AWS::DynamoDB::Table":
@@ -579,7 +597,9 @@ def _get_att_target(value: Any, attribute: str, where: str) -> str:
     return str(argument[0])
 
 
-def _function(logical_id: str, properties: Mapping[str, Any], context: _Context) -> FunctionSpec:
+def _function(
+    logical_id: str, properties: Mapping[str, Any], context: _Context, apis: Mapping[str, _ApiAuth]
+) -> FunctionSpec:
     where = f"function {logical_id}"
     if properties.get("PackageType", "Zip") != "Zip":
         raise TemplateError(f"{where}: only Zip functions run locally")
@@ -592,7 +612,7 @@ def _function(logical_id: str, properties: Mapping[str, Any], context: _Context)
         event_properties = event.get("Properties") or {}
         event_where = f"{where}, event {event_name}"
         if kind in ("HttpApi", "Api"):
-            routes.append(_route(event_properties))
+            routes.append(_route(event_properties, apis, event_where))
         elif kind == "SQS":
             source = _sqs_source(event_properties, event_where)
             if source is not None:
@@ -618,9 +638,49 @@ def _function(logical_id: str, properties: Mapping[str, Any], context: _Context)
     )
 
 
-def _route(properties: Mapping[str, Any]) -> Route:
+@dataclass(frozen=True)
+class _ApiAuth:
+    default: str | None
+    authorizers: dict[str, Authorizer]
+
+
+def _api_auth(logical_id: str, properties: Mapping[str, Any]) -> _ApiAuth:
+    auth = properties.get("Auth") or {}
+    authorizers: dict[str, Authorizer] = {}
+    for name, spec in (auth.get("Authorizers") or {}).items():
+        where = f"HttpApi {logical_id}, authorizer {name}"
+        if "FunctionArn" not in spec:
+            raise TemplateError(f"{where}: only Lambda authorizers run locally")
+        if str(spec.get("AuthorizerPayloadFormatVersion", "")) != "2.0":
+            raise TemplateError(f"{where}: only AuthorizerPayloadFormatVersion 2.0 runs locally")
+        headers = ((spec.get("Identity") or {}).get("Headers")) or []
+        authorizers[name] = Authorizer(
+            name=name,
+            function_logical_id=_get_att_target(spec["FunctionArn"], "Arn", f"{where}: FunctionArn"),
+            identity_headers=tuple(str(header) for header in headers),
+            simple_responses=_as_bool(spec.get("EnableSimpleResponses", False)),
+        )
+    default = auth.get("DefaultAuthorizer")
+    if default is not None and default not in authorizers:
+        raise TemplateError(f"HttpApi {logical_id}: DefaultAuthorizer {default!r} is not one of its Authorizers")
+    return _ApiAuth(default, authorizers)
+
+
+def _route(properties: Mapping[str, Any], apis: Mapping[str, _ApiAuth], where: str) -> Route:
+    api_ref = properties.get("ApiId")
+    api = apis.get(api_ref["Ref"]) if isinstance(api_ref, dict) and "Ref" in api_ref else None
+    name = (properties.get("Auth") or {}).get("Authorizer", api.default if api else None)
+    authorizer = None
+    if name is not None and name != "NONE":
+        if api is None or name not in api.authorizers:
+            raise TemplateError(f"{where}: authorizer {name!r} is not one of its HttpApi's Authorizers")
+        authorizer = api.authorizers[name]
     # An HttpApi event without Method and Path is the catch-all $default route.
-    return Route(method=str(properties.get("Method", "ANY")).upper(), path=str(properties.get("Path", "$default")))
+    return Route(
+        method=str(properties.get("Method", "ANY")).upper(),
+        path=str(properties.get("Path", "$default")),
+        authorizer=authorizer,
+    )
 
 
 def _sqs_source(properties: Mapping[str, Any], where: str) -> SqsSource | None:

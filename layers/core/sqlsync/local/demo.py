@@ -81,7 +81,6 @@ def demo_integration(db: Path) -> dict[str, Any]:
         "name": "demo",
         "description": "Segment 17 of account 1 into mysegment and segments (SQLite).",
         "active": True,
-        "account_id": DEMO_ACCOUNT_ID,
         "target_url": f"sqlite:///{db}",
         "segment_ids": [DEMO_SEGMENT_ID],
         "batch_size": 100,
@@ -111,10 +110,16 @@ def load_integrations(path: Path) -> list[dict[str, Any]]:
 
 
 def create_integrations(stack: LocalStack, integrations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """POST each integration to /v1/integrations (in-process); the created integrations, as the API returns them."""
+    """POST each integration to /v1/integrations (in-process) with its account's API key (a config file
+    entry may name its `account_id`; default: the demo account); the created integrations, as the API
+    returns them."""
     created: list[dict[str, Any]] = []
-    for index, integration in enumerate(integrations):
-        response = stack.request("POST", "/v1/integrations", integration)
+    for index, entry in enumerate(integrations):
+        integration = dict(entry)
+        account = integration.pop("account_id", DEMO_ACCOUNT_ID)
+        if not isinstance(account, int) or isinstance(account, bool) or account < 0:
+            raise DemoError(f"integration #{index + 1}: account_id must be a whole number >= 0, not {account!r}")
+        response = stack.request("POST", "/v1/integrations", integration, account=account)
         if response.status != 201:
             name = integration.get("name", f"#{index + 1}")
             raise DemoError(f"integration {name!r}: {response.status} {response.body.decode(errors='replace')}")
@@ -122,9 +127,11 @@ def create_integrations(stack: LocalStack, integrations: Sequence[dict[str, Any]
     return created
 
 
-def http(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
+def http(method: str, url: str, body: bytes | None = None, api_key: str | None = None) -> tuple[int, bytes]:
     """A real HTTP request over loopback; the status and body, also for 4xx and 5xx."""
     request = urllib.request.Request(url, data=body, method=method)
+    if api_key is not None:
+        request.add_header("authorization", f"Bearer {api_key}")
     if body is not None:
         request.add_header("content-type", "application/json")
     try:
@@ -162,7 +169,8 @@ def run_demo(
     """POST the events over HTTP, wait for the worker, print the tables and the stats; 0 when all went well."""
     problems: list[str] = []
     for path in events:
-        status, body = http("POST", f"{stack.url}/v1/events", path.read_bytes())
+        account = json.loads(path.read_bytes()).get("account_id", DEMO_ACCOUNT_ID)
+        status, body = http("POST", f"{stack.url}/v1/events", path.read_bytes(), stack.api_key(account))
         print(f"POST /v1/events < {path.name}: {status} {body.decode(errors='replace')}", file=out)
         if not 200 <= status < 300:
             problems.append(f"{path.name} was refused with {status}")
@@ -175,7 +183,8 @@ def run_demo(
         columns, rows = sqlite_rows(db, table)
         print(f"\n{table} ({len(rows)} rows) in {db}:\n{format_table(columns, rows)}", file=out)
     for integration in integrations:
-        status, body = http("GET", f"{stack.url}/v1/integrations/{integration['id']}/stats")
+        key = stack.api_key(integration["account_id"])
+        status, body = http("GET", f"{stack.url}/v1/integrations/{integration['id']}/stats", api_key=key)
         print(f"\nstats of integration {integration['name']!r} ({integration['id']}): {status}", file=out)
         stats = json.loads(body)
         print(json.dumps(stats, indent=2), file=out)

@@ -42,7 +42,7 @@ from http import HTTPStatus
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, unquote
 
-from sqlsync.local.cfn import Route
+from sqlsync.local.cfn import Authorizer, Route
 from sqlsync.local.runtime import Invocable
 
 __all__ = ["Gateway", "GatewayResponse", "Request", "RouteMatch", "RouteTable", "build_event", "is_text_type"]
@@ -77,6 +77,7 @@ class RouteMatch(Generic[T]):
     route_key: str
     path_parameters: dict[str, str]
     target: T
+    authorizer: Authorizer | None = None
 
 
 @dataclass(frozen=True)
@@ -137,11 +138,11 @@ class RouteTable(Generic[T]):
             if entry.route.method not in (method, "ANY") and entry.pattern is not None:
                 continue
             if entry.pattern is None:
-                return RouteMatch(entry.route_key, {}, entry.target)
+                return RouteMatch(entry.route_key, {}, entry.target, entry.route.authorizer)
             found = entry.pattern.fullmatch(path)
             if found is not None:
                 parameters = {name: unquote(found.group(f"v{i}")) for i, name in enumerate(entry.variables)}
-                return RouteMatch(entry.route_key, parameters, entry.target)
+                return RouteMatch(entry.route_key, parameters, entry.target, entry.route.authorizer)
         return None
 
 
@@ -305,9 +306,15 @@ class Gateway:
     """Routes requests to functions, as an HTTP API with Lambda proxy integrations (payload 2.0) does."""
 
     def __init__(
-        self, routes: Iterable[tuple[Route, Invocable]], *, account_id: str = "123456789012", api_id: str = "local"
+        self,
+        routes: Iterable[tuple[Route, Invocable]],
+        *,
+        authorizers: Mapping[str, Invocable] | None = None,
+        account_id: str = "123456789012",
+        api_id: str = "local",
     ) -> None:
         self.routes: RouteTable[Invocable] = RouteTable(routes)
+        self.authorizers = dict(authorizers or {})
         self.account_id = account_id
         self.api_id = api_id
 
@@ -332,6 +339,10 @@ class Gateway:
                 HTTPStatus.NOT_FOUND, f"no route for {request.method.upper()} {request.raw_path}"
             )
         event = build_event(request, match, account_id=self.account_id, api_id=self.api_id)
+        if match.authorizer is not None:
+            refused = self._authorize(match.authorizer, event)
+            if refused is not None:
+                return refused
         function = match.target
         try:
             result = function.invoke(event)
@@ -346,3 +357,40 @@ class Gateway:
         if request.method.upper() == "HEAD":
             response.body = b""
         return response
+
+    def _authorize(self, authorizer: Authorizer, event: dict[str, Any]) -> GatewayResponse | None:
+        """Run the route's Lambda authorizer as an HTTP API does (payload 2.0): a missing identity header
+        is 401 without calling it, a refusal 403, an error 500; on success its context goes into the
+        event as requestContext.authorizer.lambda. None: go on to the function."""
+        headers: dict[str, str] = event["headers"]
+        identity = [headers.get(name.lower()) for name in authorizer.identity_headers]
+        if any(value is None for value in identity):
+            return GatewayResponse.message(HTTPStatus.UNAUTHORIZED, "Unauthorized")
+        function = self.authorizers.get(authorizer.function_logical_id)
+        if function is None:
+            logger.error("authorizer %s: no function %s", authorizer.name, authorizer.function_logical_id)
+            return GatewayResponse.message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+        context = event["requestContext"]
+        request_event = {
+            "version": "2.0",
+            "type": "REQUEST",
+            "routeArn": f"arn:aws:execute-api:us-east-1:{self.account_id}:{self.api_id}/$default/"
+            f"{context['http']['method']}{event['rawPath']}",
+            "identitySource": identity,
+            **{key: value for key, value in event.items() if key not in ("version", "body", "isBase64Encoded")},
+        }
+        try:
+            answer = function.invoke(request_event)
+        except Exception:
+            logger.exception("authorizer %s raised", authorizer.name)
+            return GatewayResponse.message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+        if not authorizer.simple_responses:
+            logger.error("authorizer %s: only simple responses run locally", authorizer.name)
+            return GatewayResponse.message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+        if not isinstance(answer, Mapping) or not isinstance(answer.get("isAuthorized"), bool):
+            logger.error("authorizer %s returned no isAuthorized: %r", authorizer.name, answer)
+            return GatewayResponse.message(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
+        if not answer["isAuthorized"]:
+            return GatewayResponse.message(HTTPStatus.FORBIDDEN, "Forbidden")
+        context["authorizer"] = {"lambda": dict(answer.get("context") or {})}
+        return None

@@ -35,12 +35,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_integration(config: Path, name: str | None) -> IntegrationIn:
+def load_integration(config: Path, name: str | None) -> tuple[IntegrationIn, int]:
+    """The integration of the file (the first, or the one named) and its account (`account_id`, default 1)."""
     entries = yaml.safe_load(config.read_text("utf-8")) or []
     chosen = [entry for entry in entries if name is None or entry.get("name") == name]
     if not chosen:
         raise ValueError(f"{config}: no integration named {name!r}")
-    return IntegrationIn.model_validate(chosen[0])
+    entry = dict(chosen[0])
+    account_id = int(entry.pop("account_id", 1))
+    return IntegrationIn.model_validate(entry), account_id
 
 
 def render_text(result: PreviewOut) -> str:
@@ -57,7 +60,7 @@ def render_text(result: PreviewOut) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        integration = load_integration(args.config, args.integration)
+        integration, account_id = load_integration(args.config, args.integration)
         event = json.loads(args.event.read_text("utf-8"))
         request = PreviewIn.model_validate(
             {
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 **({"template": args.template.read_text("utf-8")} if args.template else {}),
             }
         )
-        result = preview(integration, request)
+        result = preview(integration, request, account_id=account_id)
     except (OSError, ValueError, ValidationError, InvalidIntegrationError) as exc:
         print(f"preview: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ moto's backends are global to the process, so only one stack may run at a time.
 Examples
 --------
 >>> with LocalStack(StackOptions(port=0)) as stack:  # doctest: +SKIP
-...     stack.request("GET", "/v1/integrations?account_id=1").status
+...     stack.request("GET", "/v1/integrations", account=1).status
 200
 """
 
@@ -109,6 +109,7 @@ class LocalStack:
         self._mock: Any = None
         self._saved_environment: dict[str, str | None] = {}
         self._sqs: SQSClient | None = None
+        self._api_keys: dict[int, str] = {}
         self._owns_lock = False
 
     # Life cycle --------------------------------------------------------------------------
@@ -154,7 +155,7 @@ class LocalStack:
         self._set_environment(self._function_environment())
         self._load_functions()
         routes = [(route, function) for function in self.functions.values() for route in function.spec.routes]
-        self.gateway = Gateway(routes, account_id=ACCOUNT_ID)
+        self.gateway = Gateway(routes, authorizers=dict(self.functions), account_id=ACCOUNT_ID)
 
     def serve(self) -> None:
         """Start the HTTP server and the pollers (after `prepare`)."""
@@ -180,6 +181,7 @@ class LocalStack:
         for function in self.functions.values():
             function.unload()
         self.functions.clear()
+        self._api_keys.clear()
         self.gateway = None
         self._sqs = None
         if self._mock is not None:
@@ -321,11 +323,27 @@ class LocalStack:
             raise StackError("the stack is not running")
         return self._sqs
 
-    def request(self, method: str, target: str, body: Any = None) -> GatewayResponse:
-        """Call a route in-process (no HTTP): `body` is sent as JSON unless it is bytes or None."""
+    def api_key(self, account_id: int) -> str:
+        """An API key of the account, issued into the config table on first use (as the operator would
+        with `python -m sqlsync.accounts issue`)."""
+        if self.gateway is None:
+            raise StackError("the stack is not running")
+        if account_id not in self._api_keys:
+            from sqlsync.accounts import ApiKeys
+            from sqlsync.store.dynamodb import DynamoDBConfigStore
+
+            issued = ApiKeys(DynamoDBConfigStore(self.physical["ConfigTable"])).issue(account_id, "local stack")
+            self._api_keys[account_id] = issued.key
+        return self._api_keys[account_id]
+
+    def request(self, method: str, target: str, body: Any = None, *, account: int | None = None) -> GatewayResponse:
+        """Call a route in-process (no HTTP): `body` is sent as JSON unless it is bytes or None; with
+        `account`, as that account (its API key in the Authorization header)."""
         if self.gateway is None:
             raise StackError("the stack is not running")
         headers = [("host", "localhost"), ("user-agent", "sqlsync-local")]
+        if account is not None:
+            headers.append(("authorization", f"Bearer {self.api_key(account)}"))
         payload = b""
         if body is not None:
             payload = body if isinstance(body, bytes) else json.dumps(body).encode()

@@ -47,7 +47,6 @@ class ConnectorBase(BaseModel):
 
     name: Name
     description: str = Field(default="", max_length=2000)
-    account_id: int = Field(ge=0)
     type: ConnectorType
     host: Annotated[str, StringConstraints(max_length=253, pattern=r"^[A-Za-z0-9._:\-\[\]]*$")] = ""
     port: int | None = Field(default=None, ge=1, le=65535, description="default: the database's usual port")
@@ -89,6 +88,7 @@ class TlsStored(BaseModel):
 class Connector(ConnectorBase):
     """As stored in the config table: no secret in it, only where the secret is."""
 
+    account_id: int = Field(ge=0, description="the account of the API key that created it")
     id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
     version: int = Field(ge=1, description="increases on every update; engines are cached per version")
     tls: TlsStored = Field(default_factory=TlsStored)

@@ -69,6 +69,24 @@ class ResyncRequest(BaseModel):
     requested_at: AwareDatetime
 
 
+class CatchUpRequest(BaseModel):
+    """On the sync queue when a paused integration is resumed (sqlsync.sync.catchup): apply to one segment
+    what the membership ledger kept while the integration was paused (docs/pause-and-resume.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["catchup"] = "catchup"
+    id: NonEmpty
+    integration_id: NonEmpty
+    account_id: int = Field(ge=0)
+    segment_id: int = Field(ge=0)
+    requested_at: AwareDatetime
+    resumed_at: AwareDatetime = Field(
+        description="updated_at of the integration as resumed: a worker whose cached configuration is older "
+        "sends the request back to the queue instead of taking it for a paused integration"
+    )
+
+
 def version_of(occurred_at: datetime, event_id: str) -> str:
     # Fixed-width UTC timestamp first, so plain string comparison orders versions by time.
     return f"{occurred_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{event_id}"

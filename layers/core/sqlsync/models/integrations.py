@@ -54,7 +54,6 @@ class IntegrationIn(BaseModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
     description: str = Field(default="", max_length=2000)
     active: bool = True
-    account_id: int = Field(ge=0)
     connector_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
         default=None, description="the connector of the target database (or give target_url)"
     )
@@ -68,6 +67,7 @@ class IntegrationIn(BaseModel):
 
 
 class Integration(IntegrationIn):
+    account_id: int = Field(ge=0, description="the account of the API key that created it")
     id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
     created_at: datetime
     updated_at: datetime

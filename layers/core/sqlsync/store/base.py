@@ -15,6 +15,8 @@ from sqlsync.models.connectors import Connector
 from sqlsync.models.integrations import Integration
 
 MembershipState = Literal["in", "out"]
+HeldKind = Literal["clear", "upsert"]
+"""The segment events a paused integration keeps: the newest cleared-or-deleted one, the newest upserted one."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,30 @@ class Membership:
     version: str
     state: MembershipState
     fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeldEvent:
+    """A segment event (cleared, deleted or upserted) received while its integration was paused."""
+
+    version: str
+    body: str
+    """The event's JSON (SegmentEvent.model_dump_json), replayed by the catch-up."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What a paused integration left to catch up on in one segment (the "pending since" mark).
+
+    `since` is the oldest version claimed but not applied (a profile change or a held segment event);
+    `holds` counts every hold of the segment (never reset), so that the catch-up removes the mark only if
+    no hold came while it ran. `clear` and `upsert` are the newest held segment events of each kind.
+    """
+
+    since: str
+    holds: int
+    clear: HeldEvent | None = None
+    upsert: HeldEvent | None = None
 
 
 class LedgerStore(ABC):
@@ -72,8 +98,46 @@ class LedgerStore(ABC):
         """Every entry of the segment whose version is strictly greater than `newer_than`."""
 
     @abstractmethod
+    def members_since(self, integration_id: str, segment_id: int, oldest: str) -> Iterator[Membership]:
+        """Every entry of the segment whose version is `oldest` or newer (`members` is strict)."""
+
+    @abstractmethod
     def forget_segment(self, integration_id: str, segment_id: int) -> None:
-        """Delete every entry of the segment and its cleared marker (segment deleted)."""
+        """Delete every entry of the segment, its cleared marker, its pending mark and held events."""
+
+    # Paused integrations (docs/pause-and-resume.md) ------------------------------------------------
+
+    @abstractmethod
+    def hold_event(self, integration_id: str, segment_id: int, kind: HeldKind, version: str, body: str) -> bool:
+        """Keep a segment event of a paused integration unless a newer one of that kind is held. True
+        when stored (equal versions pass, as for claims)."""
+
+    @abstractmethod
+    def drop_held_event(self, integration_id: str, segment_id: int, kind: HeldKind, version: str) -> None:
+        """Delete the held event of that kind if it is still the one of `version` (a newer one stays)."""
+
+    @abstractmethod
+    def mark_pending(self, integration_id: str, segment_id: int, since: str, config: str) -> bool:
+        """Record that changes from `since` on were claimed but not applied: the mark's oldest version
+        becomes `since` if that is older (or there is no mark), and its hold count goes up by one, in any
+        case. Called after the claims, so that a catch-up reading the mark sees them or fails to remove it.
+
+        `config` is the version of the (paused) configuration the caller holds under. False, and nothing
+        written, when the segment was resumed under a newer configuration (`note_resumed`): the caller's
+        cached configuration is stale, the integration is active again and its events must be applied."""
+
+    @abstractmethod
+    def note_resumed(self, integration_id: str, segment_id: int, config: str) -> None:
+        """Record that the segment is caught up under the (active) configuration `config`; never lowered."""
+
+    @abstractmethod
+    def get_pending(self, integration_id: str, segment_id: int) -> Pending | None:
+        """The pending mark with the held events, or None when there is no mark (consistent read)."""
+
+    @abstractmethod
+    def finish_pending(self, integration_id: str, segment_id: int, holds: int) -> bool:
+        """Remove the pending mark if its hold count is still `holds` (no hold came meanwhile); the count and
+        the resumed configuration stay. False, and nothing removed, when it changed or is gone."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The stores on DynamoDB, through the low-level client (no resource layer: less import time, no Decimal).
 
-Key layouts are fixed by template.yaml; each store documents its own. Every boto3 failure leaves as a
-StoreError whose `__cause__` is the boto3 exception.
+Key layouts are fixed by template.yaml; each store documents its own (the ledger table holds members,
+the cleared marker, the pending mark of a paused integration and its held segment events: see
+DynamoDBLedgerStore). Every boto3 failure leaves as a StoreError whose `__cause__` is the boto3 exception.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,9 +22,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlsync.store._codec import LAST_ERROR_MAX_CHARS, dump_fields, error_time, expires_at, load_fields
 from sqlsync.store.base import (
     ConfigStore,
+    HeldEvent,
+    HeldKind,
     LedgerStore,
     Membership,
     MembershipState,
+    Pending,
     StatsBucket,
     StatsDelta,
     StatsStore,
@@ -48,6 +52,9 @@ BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
 _PROFILE = "profile#"
 _CLEARED = "cleared"
+_PENDING = "pending"
+_HELD = "held#"
+_MARK_ROUNDS = 10
 _STATES: dict[str, MembershipState] = {"in": "in", "out": "out"}
 
 
@@ -247,6 +254,18 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
     the segment's cleared marker is sk "cleared" with `version`. Each claim is one conditional
     UpdateItem: BatchWriteItem takes no condition, and a transaction fails whole on one stale profile.
 
+    A paused integration (docs/pause-and-resume.md) adds, per segment:
+
+    * sk "pending": `since` (the oldest version claimed but not applied; absent once caught up), `holds`
+      (a number, +1 per hold, never reset) and `resumed` (the updated_at, as a fixed-width UTC string,
+      of the active configuration the segment was last caught up under; it only grows). A hold is refused
+      when `resumed` is newer than the paused configuration it holds under.
+    * sk "held#clear" and "held#upsert": the newest held cleared-or-deleted event and the newest held
+      upserted event, each with `version` and `body` (the event's JSON), written unless newer.
+
+    All of them are single-item conditional writes; no index is needed (the catch-up reads the three
+    items with one BatchGetItem and lists members with the same Query as `members`).
+
     Examples
     --------
     >>> ledger = DynamoDBLedgerStore("sqlsync-ledger")
@@ -321,6 +340,12 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
         return None if stored is None else stored["version"]["S"]
 
     def members(self, integration_id: str, segment_id: int, newer_than: str = "") -> Iterator[Membership]:
+        return self._members(integration_id, segment_id, ">", newer_than)
+
+    def members_since(self, integration_id: str, segment_id: int, oldest: str) -> Iterator[Membership]:
+        return self._members(integration_id, segment_id, ">=", oldest)
+
+    def _members(self, integration_id: str, segment_id: int, compare: str, version: str) -> Iterator[Membership]:
         request: QueryInputTypeDef = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :profile)",
@@ -330,12 +355,12 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
             },
             "ConsistentRead": True,
         }
-        if newer_than:
-            request["FilterExpression"] = "#version > :newer_than"
+        if version:
+            request["FilterExpression"] = f"#version {compare} :version"
             request["ExpressionAttributeNames"] = {"#version": "version"}
             request["ExpressionAttributeValues"] = {
                 **request["ExpressionAttributeValues"],
-                ":newer_than": {"S": newer_than},
+                ":version": {"S": version},
             }
         for item in self._query(request):
             yield _membership(item)
@@ -359,6 +384,127 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
                 keys = []
         if keys:
             self._batch_delete(keys)
+
+    # Paused integrations -----------------------------------------------------------------------------
+
+    def hold_event(self, integration_id: str, segment_id: int, kind: HeldKind, version: str, body: str) -> bool:
+        key = _key(_ledger_pk(integration_id, segment_id), _HELD + kind)
+        return self._set_unless_newer(key, {"version": version, "body": body}) is None
+
+    def drop_held_event(self, integration_id: str, segment_id: int, kind: HeldKind, version: str) -> None:
+        self._update_if(
+            "DeleteItem",
+            _key(_ledger_pk(integration_id, segment_id), _HELD + kind),
+            None,
+            "#version = :version",
+            {"#version": "version"},
+            {":version": {"S": version}},
+        )
+
+    def mark_pending(self, integration_id: str, segment_id: int, since: str, config: str) -> bool:
+        """One UpdateItem when the mark is absent or not newer than `since` (the usual case: events mostly
+        come in order), a second one to lower it; again if a concurrent hold or catch-up moved it between."""
+        key = _key(_ledger_pk(integration_id, segment_id), _PENDING)
+        names = {"#since": "since", "#holds": "holds", "#resumed": "resumed"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":since": {"S": since},
+            ":config": {"S": config},
+            ":one": {"N": "1"},
+        }
+        fresh = "(attribute_not_exists(#resumed) OR #resumed <= :config)"
+        attempts = [
+            (
+                "SET #since = if_not_exists(#since, :since) ADD #holds :one",
+                "attribute_not_exists(#since) OR #since <= :since",
+            ),
+            ("SET #since = :since ADD #holds :one", "#since > :since"),
+        ]
+        for _ in range(_MARK_ROUNDS):
+            for update, condition in attempts:
+                stored = self._update_if("UpdateItem", key, update, f"{fresh} AND ({condition})", names, values)
+                if stored is None:
+                    return True
+                if "resumed" in stored and stored["resumed"]["S"] > config:
+                    return False
+        raise StoreError(f"DynamoDB table {self.table_name!r}: the pending mark kept moving ({_MARK_ROUNDS} rounds)")
+
+    def note_resumed(self, integration_id: str, segment_id: int, config: str) -> None:
+        self._update_if(
+            "UpdateItem",
+            _key(_ledger_pk(integration_id, segment_id), _PENDING),
+            "SET #resumed = :config",
+            "attribute_not_exists(#resumed) OR #resumed < :config",
+            {"#resumed": "resumed"},
+            {":config": {"S": config}},
+        )
+
+    def get_pending(self, integration_id: str, segment_id: int) -> Pending | None:
+        pk = _ledger_pk(integration_id, segment_id)
+        keys = [_key(pk, _PENDING), _key(pk, _HELD + "clear"), _key(pk, _HELD + "upsert")]
+        items = {item["sk"]["S"]: item for item in self._batch_get(keys)}
+        mark = items.get(_PENDING)
+        if mark is None or "since" not in mark:
+            return None
+        held = {sk: HeldEvent(item["version"]["S"], item["body"]["S"]) for sk, item in items.items() if sk != _PENDING}
+        return Pending(
+            since=mark["since"]["S"],
+            holds=int(mark["holds"]["N"]),
+            clear=held.get(_HELD + "clear"),
+            upsert=held.get(_HELD + "upsert"),
+        )
+
+    def finish_pending(self, integration_id: str, segment_id: int, holds: int) -> bool:
+        return (
+            self._update_if(
+                "UpdateItem",
+                _key(_ledger_pk(integration_id, segment_id), _PENDING),
+                "REMOVE #since",
+                "attribute_exists(#since) AND #holds = :holds",
+                {"#since": "since", "#holds": "holds"},
+                {":holds": {"N": str(holds)}},
+            )
+            is None
+        )
+
+    def _update_if(
+        self,
+        operation: Literal["UpdateItem", "DeleteItem"],
+        key: Item,
+        update: str | None,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, AttributeValueTypeDef],
+    ) -> Item | None:
+        """A conditional UpdateItem (or DeleteItem when `update` is None). None when written, else the
+        stored item, empty when there is none (DynamoDB returns it with the failed condition)."""
+        try:
+            if update is None:
+                self.client.delete_item(
+                    TableName=self.table_name,
+                    Key=key,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            else:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=key,
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise self._failure(operation, exc) from exc
+            stored: Item = cast("dict[str, Any]", exc.response).get("Item") or {}
+            return stored
+        except BotoCoreError as exc:
+            raise self._failure(operation, exc) from exc
+        return None
 
 
 class DynamoDBStatsStore(_Table, StatsStore):

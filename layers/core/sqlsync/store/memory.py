@@ -17,9 +17,12 @@ from datetime import datetime
 from sqlsync.store._codec import LAST_ERROR_MAX_CHARS, dump_fields, error_time, load_fields
 from sqlsync.store.base import (
     ConfigStore,
+    HeldEvent,
+    HeldKind,
     LedgerStore,
     Membership,
     MembershipState,
+    Pending,
     StatsBucket,
     StatsDelta,
     StatsStore,
@@ -80,6 +83,16 @@ class _Entry:
         return Membership(profile_id, self.version, self.state, load_fields(self.fields))
 
 
+@dataclass
+class _Mark:
+    """The DynamoDB item sk "pending": the mark's oldest version (None when caught up), its hold count (never
+    reset) and the configuration the segment was last resumed under."""
+
+    since: str | None = None
+    holds: int = 0
+    resumed: str | None = None
+
+
 class InMemoryLedgerStore(LedgerStore):
     """The ledger in dictionaries, one lock making each operation atomic like a conditional write.
 
@@ -99,6 +112,8 @@ class InMemoryLedgerStore(LedgerStore):
         self._lock = threading.Lock()
         self._segments: dict[tuple[str, int], dict[str, _Entry]] = {}
         self._cleared: dict[tuple[str, int], str] = {}
+        self._marks: dict[tuple[str, int], _Mark] = {}
+        self._held: dict[tuple[str, int, HeldKind], HeldEvent] = {}
 
     def get_members(self, integration_id: str, segment_id: int, profile_ids: Sequence[str]) -> dict[str, Membership]:
         wanted = dict.fromkeys(profile_ids)
@@ -166,12 +181,81 @@ class InMemoryLedgerStore(LedgerStore):
             if entry.version > newer_than:
                 yield entry.membership(profile_id)
 
+    def members_since(self, integration_id: str, segment_id: int, oldest: str) -> Iterator[Membership]:
+        with self._lock:
+            self.calls["Query"] += 1
+            entries = sorted(self._segments.get((integration_id, segment_id), {}).items())
+        for profile_id, entry in entries:
+            if entry.version >= oldest:
+                yield entry.membership(profile_id)
+
     def forget_segment(self, integration_id: str, segment_id: int) -> None:
         key = (integration_id, segment_id)
         with self._lock:
             self.calls["Query"] += 1
             items = len(self._segments.pop(key, {})) + (self._cleared.pop(key, None) is not None)
+            items += self._marks.pop(key, None) is not None
+            for kind in ("clear", "upsert"):
+                items += self._held.pop((integration_id, segment_id, kind), None) is not None
             self.calls["BatchWriteItem"] += math.ceil(items / BATCH_WRITE_ITEMS)
+
+    def hold_event(self, integration_id: str, segment_id: int, kind: HeldKind, version: str, body: str) -> bool:
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            stored = self._held.get((integration_id, segment_id, kind))
+            if stored is not None and stored.version > version:
+                return False
+            self._held[(integration_id, segment_id, kind)] = HeldEvent(version, body)
+            return True
+
+    def drop_held_event(self, integration_id: str, segment_id: int, kind: HeldKind, version: str) -> None:
+        with self._lock:
+            self.calls["DeleteItem"] += 1
+            stored = self._held.get((integration_id, segment_id, kind))
+            if stored is not None and stored.version == version:
+                del self._held[(integration_id, segment_id, kind)]
+
+    def mark_pending(self, integration_id: str, segment_id: int, since: str, config: str) -> bool:
+        with self._lock:
+            # DynamoDB: one conditional UpdateItem, and a second one when the mark must be lowered.
+            self.calls["UpdateItem"] += 1
+            mark = self._marks.setdefault((integration_id, segment_id), _Mark())
+            if mark.resumed is not None and mark.resumed > config:
+                return False
+            if mark.since is not None and mark.since > since:
+                self.calls["UpdateItem"] += 1
+            mark.since = since if mark.since is None else min(mark.since, since)
+            mark.holds += 1
+            return True
+
+    def note_resumed(self, integration_id: str, segment_id: int, config: str) -> None:
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            mark = self._marks.setdefault((integration_id, segment_id), _Mark())
+            if mark.resumed is None or mark.resumed < config:
+                mark.resumed = config
+
+    def get_pending(self, integration_id: str, segment_id: int) -> Pending | None:
+        with self._lock:
+            self.calls["BatchGetItem"] += 1
+            mark = self._marks.get((integration_id, segment_id))
+            if mark is None or mark.since is None:
+                return None
+            return Pending(
+                since=mark.since,
+                holds=mark.holds,
+                clear=self._held.get((integration_id, segment_id, "clear")),
+                upsert=self._held.get((integration_id, segment_id, "upsert")),
+            )
+
+    def finish_pending(self, integration_id: str, segment_id: int, holds: int) -> bool:
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            mark = self._marks.get((integration_id, segment_id))
+            if mark is None or mark.since is None or mark.holds != holds:
+                return False
+            mark.since = None  # the count stays: a catch-up that read an older mark must not match a new one
+            return True
 
 
 @dataclass

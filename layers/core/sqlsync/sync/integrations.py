@@ -13,7 +13,8 @@ from sqlsync.models.events import ResyncRequest
 from sqlsync.models.integrations import Integration, IntegrationIn, ResyncIn, ResyncOut, StatsBucketOut, StatsOut
 from sqlsync.store.base import ConfigStore, StatsStore
 from sqlsync.sync.cache import TtlCache
-from sqlsync.sync.exceptions import InvalidIntegrationError
+from sqlsync.sync.catchup import catch_up_messages
+from sqlsync.sync.exceptions import EnqueueError, InvalidIntegrationError
 from sqlsync.sync.queue import MessageSink
 from sqlsync.template import CompiledTemplate, TemplateSyntaxError, compile_template
 
@@ -41,16 +42,18 @@ def compile_checked(text: str, dialect: Dialect, field: str) -> CompiledTemplate
         raise InvalidIntegrationError(field, exc.message, exc.line, exc.column) from None
 
 
-def target_dialect(integration: IntegrationIn, config: ConfigStore | None, require_driver: bool = True) -> Dialect:
-    """The dialect of the integration's database: its connector's type (a connector of its own account),
+def target_dialect(
+    integration: IntegrationIn, account_id: int, config: ConfigStore | None, require_driver: bool = True
+) -> Dialect:
+    """The dialect of the integration's database: its connector's type (a connector of the same account),
     or its URL's backend, whose driver must be installed to save it."""
     if (integration.connector_id is None) == (integration.target_url is None):
         raise InvalidIntegrationError("connector_id", "give exactly one of connector_id and target_url")
     if integration.connector_id is not None:
         connector = config.get_connector(integration.connector_id) if config is not None else None
-        if connector is None or connector.account_id != integration.account_id:
+        if connector is None or connector.account_id != account_id:
             raise InvalidIntegrationError(
-                "connector_id", f"no connector {integration.connector_id!r} in account {integration.account_id}"
+                "connector_id", f"no connector {integration.connector_id!r} in account {account_id}"
             )
         return dialect_for(connector.type.value)
     url = integration.target_url or ""
@@ -63,17 +66,21 @@ def target_dialect(integration: IntegrationIn, config: ConfigStore | None, requi
     return dialect
 
 
-def check_integration(integration: IntegrationIn, config: ConfigStore | None = None) -> None:
+def check_integration(integration: IntegrationIn, account_id: int, config: ConfigStore | None = None) -> None:
     """Raise InvalidIntegrationError naming the field (and line, column) of the first problem."""
-    dialect = target_dialect(integration, config)
+    dialect = target_dialect(integration, account_id, config)
     for name, text in integration.templates.items():
         compile_checked(text, dialect, f"templates.{name}")
 
 
-def new_integration(data: IntegrationIn, config: ConfigStore | None = None, now: datetime | None = None) -> Integration:
-    check_integration(data, config)
+def new_integration(
+    account_id: int, data: IntegrationIn, config: ConfigStore | None = None, now: datetime | None = None
+) -> Integration:
+    check_integration(data, account_id, config)
     at = now or datetime.now(UTC)
-    return Integration(**data.model_dump(), id=secrets.token_hex(8), created_at=at, updated_at=at)
+    return Integration(
+        **data.model_dump(), account_id=account_id, id=secrets.token_hex(8), created_at=at, updated_at=at
+    )
 
 
 class IntegrationService:
@@ -83,23 +90,37 @@ class IntegrationService:
         self.config = config
         self.stats = stats
 
-    def create(self, data: IntegrationIn) -> Integration:
-        integration = new_integration(data, self.config)
+    def create(self, account_id: int, data: IntegrationIn) -> Integration:
+        integration = new_integration(account_id, data, self.config)
         self.config.put_integration(integration)
         return integration
 
-    def update(self, integration_id: str, data: IntegrationIn) -> Integration | None:
-        """Replace an integration's settings (checked as when created); its id and account stay."""
-        current = self.config.get_integration(integration_id)
+    def update(
+        self, account_id: int, integration_id: str, data: IntegrationIn, sink: MessageSink
+    ) -> Integration | None:
+        """Replace an integration's settings (checked as when created); its id and account stay.
+
+        A resume (active false -> true) queues one catch-up request per segment on `sink`, so that what the
+        worker held in the ledger while paused is applied. If they cannot be queued, the integration is
+        put back as it was (paused) and EnqueueError propagates: repeating the request is safe."""
+        current = self.get(account_id, integration_id)
         if current is None:
             return None
-        if data.account_id != current.account_id:
-            raise InvalidIntegrationError("account_id", "an integration cannot move to another account")
-        check_integration(data, self.config)
+        check_integration(data, account_id, self.config)
         updated = Integration(
-            **data.model_dump(), id=current.id, created_at=current.created_at, updated_at=datetime.now(UTC)
+            **data.model_dump(),
+            account_id=account_id,
+            id=current.id,
+            created_at=current.created_at,
+            updated_at=datetime.now(UTC),
         )
         self.config.put_integration(updated)
+        if updated.active and not current.active:
+            try:
+                sink.send(catch_up_messages(updated, updated.updated_at))
+            except EnqueueError:
+                self.config.put_integration(current)
+                raise
         return updated
 
     def resync(self, integration: Integration, data: ResyncIn, sink: MessageSink) -> ResyncOut:
@@ -124,13 +145,17 @@ class IntegrationService:
         sink.send([request.model_dump_json() for request in requests])
         return ResyncOut(integration_id=integration.id, segment_ids=list(segments), requested_at=at)
 
-    def get(self, integration_id: str) -> Integration | None:
-        return self.config.get_integration(integration_id)
+    def get(self, account_id: int, integration_id: str) -> Integration | None:
+        """The integration, if it belongs to the account: another account's is as good as missing."""
+        integration = self.config.get_integration(integration_id)
+        return integration if integration is not None and integration.account_id == account_id else None
 
     def list(self, account_id: int) -> list[Integration]:
         return self.config.list_integrations(account_id)
 
-    def delete(self, integration_id: str) -> bool:
+    def delete(self, account_id: int, integration_id: str) -> bool:
+        if self.get(account_id, integration_id) is None:
+            return False
         return self.config.delete_integration(integration_id)
 
     def statistics(self, integration_id: str, start: datetime, end: datetime) -> StatsOut:

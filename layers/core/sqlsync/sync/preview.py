@@ -21,6 +21,8 @@ from sqlsync.template import RenderError
 def preview(
     integration: IntegrationIn,
     request: PreviewIn,
+    *,
+    account_id: int,
     integration_id: str | None = None,
     now: datetime | None = None,
     config: ConfigStore | None = None,
@@ -31,12 +33,12 @@ def preview(
     text = request.template if request.template is not None else integration.templates.for_event(request.type)
     if text is None:
         raise InvalidIntegrationError("type", f"the integration has no {field} for {request.type.value} events")
-    dialect = target_dialect(integration, config, require_driver=False)
+    dialect = target_dialect(integration, account_id, config, require_driver=False)
     compiled = compile_checked(text, dialect, field)
     event = SegmentEvent(
         id="preview",
         type=request.type,
-        account_id=integration.account_id,
+        account_id=account_id,
         occurred_at=request.occurred_at or now or datetime.now(UTC),
         segment=request.segment or {"id": integration.segment_ids[0], "name": "Sample segment"},
         profiles=request.profiles,

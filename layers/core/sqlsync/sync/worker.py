@@ -7,6 +7,10 @@ rendered and executed in one transaction per chunk. A chunk that fails on its da
 failing profiles are isolated; a target that is down fails the whole chunk for a later retry. After a
 commit the ledger is read again: a profile whose entry moved on while we ran (another worker, a clear)
 is applied again from the ledger's current state, so the last SQL to commit is always the newest.
+
+A paused integration runs nothing: its events are claimed in the ledger all the same and the segment is
+marked pending; the catch-up request queued on resume applies what the ledger holds from the mark on,
+through the same chunks (docs/pause-and-resume.md).
 """
 
 from __future__ import annotations
@@ -22,9 +26,19 @@ from pydantic import ValidationError
 
 from sqlsync.connectors import Target, TargetError
 from sqlsync.dialects.exceptions import RenderError
-from sqlsync.models.events import EventType, ResyncRequest, Segment, SegmentEvent
+from sqlsync.models.events import CatchUpRequest, EventType, ResyncRequest, Segment, SegmentEvent
 from sqlsync.models.integrations import Integration
-from sqlsync.store.base import LedgerStore, Membership, MembershipState, StatsDelta, StatsStore
+from sqlsync.store.base import (
+    HeldEvent,
+    HeldKind,
+    LedgerStore,
+    Membership,
+    MembershipState,
+    Pending,
+    StatsDelta,
+    StatsStore,
+)
+from sqlsync.sync.catchup import config_version, stamp
 from sqlsync.sync.targets import TargetResolver, target_key
 from sqlsync.template import CompiledTemplate, compile_template
 
@@ -66,6 +80,8 @@ class SyncReport:
     profiles: int = 0
     errors: int = 0
     skipped: int = 0
+    held: int = 0
+    """Changes of paused integrations kept in the ledger for the catch-up on resume (not profiles synced)."""
     errors_by_integration: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
@@ -89,33 +105,25 @@ class SyncWorker:
         report = SyncReport()
         groups: dict[tuple[str, int], list[tuple[SegmentEvent, str]]] = defaultdict(list)
         by_id: dict[str, Integration] = {}
-        resyncs: list[tuple[ResyncRequest, str]] = []
+        requests: list[tuple[ResyncRequest | CatchUpRequest, str]] = []
         for message in messages:
-            try:
-                # Resync requests are written by ResyncRequest.model_dump_json, so they start like this;
-                # checked by prefix so that the hot path parses each event once.
-                if message.body.startswith('{"kind":"resync"'):
-                    resyncs.append((ResyncRequest.model_validate_json(message.body), message.message_id))
-                    continue
-                event = SegmentEvent.model_validate_json(message.body)
-            except ValidationError as exc:
+            parsed = _parse(message)
+            if parsed is None:
                 # Never dropped: it goes back, and after maxReceiveCount to the dead-letter queue.
-                logger.error("unreadable message %s: %s", message.message_id, exc.errors()[:3])
                 report.failed_message_ids.add(message.message_id)
-                continue
-            for integration in self.integrations(event.account_id):
-                if (
-                    integration.active
-                    and integration.account_id == event.account_id
-                    and event.segment.id in integration.segment_ids
-                ):
-                    by_id[integration.id] = integration
-                    groups[(integration.id, event.segment.id)].append((event, message.message_id))
+            elif not isinstance(parsed, SegmentEvent):
+                requests.append((parsed, message.message_id))
+            else:
+                for integration in self.integrations(parsed.account_id):
+                    # A paused integration's events are grouped too: its run holds them (see _SegmentRun).
+                    if integration.account_id == parsed.account_id and parsed.segment.id in integration.segment_ids:
+                        by_id[integration.id] = integration
+                        groups[(integration.id, parsed.segment.id)].append((parsed, message.message_id))
         down: set[str] = set()
         deltas: dict[str, StatsDelta] = defaultdict(StatsDelta)
         for (integration_id, segment_id), items in groups.items():
             integration = by_id[integration_id]
-            if target_key(integration) in down:
+            if integration.active and target_key(integration) in down:
                 report.failed_message_ids.update(message_id for _, message_id in items)
                 continue
             run = _SegmentRun(self, integration, segment_id)
@@ -125,8 +133,11 @@ class SyncWorker:
                 down.add(target_key(integration))
                 run.fail_all(items, f"target unavailable: {exc}")
             _merge(report, run, deltas)
-        for request, message_id in resyncs:
-            self.resync(request, message_id, report, deltas, down)
+        for request, message_id in requests:
+            if isinstance(request, ResyncRequest):
+                self.resync(request, message_id, report, deltas, down)
+            else:
+                self.catch_up(request, message_id, report, deltas, down)
         at = self.clock()
         for integration_id, delta in deltas.items():
             self.stats.add(integration_id, at, delta)
@@ -140,22 +151,81 @@ class SyncWorker:
         deltas: dict[str, StatsDelta],
         down: set[str],
     ) -> None:
-        found = [i for i in self.integrations(request.account_id) if i.id == request.integration_id]
-        if not found:
+        integration = self._integration_of(request)
+        if integration is None:
             logger.warning("resync %s: integration %s is gone; dropped", request.id, request.integration_id)
             return
-        integration = found[0]
+        self._run_request(integration, request.segment_id, message_id, report, deltas, down, request)
+
+    def catch_up(
+        self,
+        request: CatchUpRequest,
+        message_id: str,
+        report: SyncReport,
+        deltas: dict[str, StatsDelta],
+        down: set[str],
+    ) -> None:
+        """Apply what the ledger kept for a segment while its integration was paused (if it is active)."""
+        integration = self._integration_of(request)
+        if integration is None:
+            logger.warning("catch-up %s: integration %s is gone; dropped", request.id, request.integration_id)
+        elif config_version(integration) < stamp(request.resumed_at):
+            # This worker's cached configuration predates the resume (it may still say "paused"): back to
+            # the queue, to run after the cache expired (the visibility timeout is longer than its TTL).
+            logger.info("catch-up %s: configuration older than the resume; retried later", request.id)
+            report.failed_message_ids.add(message_id)
+        elif not integration.active:
+            logger.info(
+                "catch-up %s: integration %s is paused again; its resume catches up", request.id, integration.id
+            )
+        elif request.segment_id not in integration.segment_ids:
+            logger.info("catch-up %s: segment %s is no longer synced; dropped", request.id, request.segment_id)
+        else:
+            self._run_request(integration, request.segment_id, message_id, report, deltas, down, request)
+
+    def _integration_of(self, request: ResyncRequest | CatchUpRequest) -> Integration | None:
+        found = [i for i in self.integrations(request.account_id) if i.id == request.integration_id]
+        return found[0] if found else None
+
+    def _run_request(
+        self,
+        integration: Integration,
+        segment_id: int,
+        message_id: str,
+        report: SyncReport,
+        deltas: dict[str, StatsDelta],
+        down: set[str],
+        request: ResyncRequest | CatchUpRequest,
+    ) -> None:
         if target_key(integration) in down:
             report.failed_message_ids.add(message_id)
             return
-        run = _SegmentRun(self, integration, request.segment_id)
+        run = _SegmentRun(self, integration, segment_id)
         try:
-            run.resync(request, message_id)
+            if isinstance(request, ResyncRequest):
+                run.resync(request, message_id)
+            else:
+                run.catch_up(request, message_id)
         except TargetError as exc:
             down.add(target_key(integration))
             run.failed.add(message_id)
             run.errors.append(f"target unavailable: {exc}")
         _merge(report, run, deltas)
+
+
+def _parse(message: QueueMessage) -> SegmentEvent | ResyncRequest | CatchUpRequest | None:
+    """The message's event or request; None (logged) when unreadable."""
+    try:
+        # Requests are written by model_dump_json, so they start like this; checked by prefix so that the
+        # hot path parses each event once.
+        if message.body.startswith('{"kind":"resync"'):
+            return ResyncRequest.model_validate_json(message.body)
+        if message.body.startswith('{"kind":"catchup"'):
+            return CatchUpRequest.model_validate_json(message.body)
+        return SegmentEvent.model_validate_json(message.body)
+    except ValidationError as exc:
+        logger.error("unreadable message %s: %s", message.message_id, exc.errors()[:3])
+        return None
 
 
 def _merge(report: SyncReport, run: _SegmentRun, deltas: dict[str, StatsDelta]) -> None:
@@ -164,7 +234,10 @@ def _merge(report: SyncReport, run: _SegmentRun, deltas: dict[str, StatsDelta]) 
     report.profiles += run.profiles
     report.errors += len(run.errors)
     report.skipped += run.skipped
+    report.held += run.held
     report.errors_by_integration[run.integration.id].extend(run.errors)
+    if run.holding and not run.errors:
+        return  # nothing to count: a held change is neither a profile synced nor an error
     old = deltas[run.integration.id]
     deltas[run.integration.id] = StatsDelta(
         statements=old.statements + run.statements,
@@ -175,7 +248,12 @@ def _merge(report: SyncReport, run: _SegmentRun, deltas: dict[str, StatsDelta]) 
 
 
 class _SegmentRun:
-    """The events of one batch for one (integration, segment)."""
+    """The events of one batch for one (integration, segment), or one request (resync, catch-up).
+
+    For a paused integration (`holding`) the same flow claims changes in the ledger but executes nothing:
+    each change claimed, and each cleared/deleted/upserted event kept (`hold_event`), lowers `held_since`,
+    which marks the segment pending once the run is over (after the claims, see `LedgerStore.mark_pending`).
+    """
 
     def __init__(self, worker: SyncWorker, integration: Integration, segment_id: int) -> None:
         self.worker = worker
@@ -188,6 +266,10 @@ class _SegmentRun:
         self.statements = 0
         self.profiles = 0
         self.skipped = 0
+        self.holding = not integration.active
+        self.held = 0
+        self.held_since: str | None = None
+        self.held_events: list[tuple[HeldKind, str]] = []
 
     @property
     def target(self) -> Target:
@@ -213,6 +295,8 @@ class _SegmentRun:
             pending.clear()
             self.apply_segment_event(event, message_id)
         self.apply_profiles(list(pending.values()))
+        if self.holding:
+            self.mark_held(items)
 
     def fail_all(self, items: list[tuple[SegmentEvent, str]], message: str) -> None:
         self.failed.update(message_id for _, message_id in items)
@@ -227,10 +311,12 @@ class _SegmentRun:
         claims = self.ledger.claim_many(integration_id, segment_id, [change.membership() for change in fresh])
         claimed = [change for change, newer in zip(fresh, claims, strict=True) if newer is None]
         self.skipped += len(changes) - len(claimed)
-        for chunk in self.chunks(claimed):
-            applied = self.execute_bisecting(chunk)
-            self.profiles += len(applied)
-            self.reconcile(applied)
+        if self.holding:
+            self.held += len(claimed)
+            for change in claimed:
+                self.note_held(change.version)
+            return
+        self.apply_ledger(claimed)
 
     def apply_segment_event(self, event: SegmentEvent, message_id: str) -> None:
         if event.type in (EventType.CLEARED, EventType.DELETED):
@@ -238,23 +324,114 @@ class _SegmentRun:
             if newer is not None:
                 self.skipped += 1
                 return
-        template_text = self.integration.templates.for_event(event.type)
-        if template_text is not None:
-            template = self.compiled(template_text)
-            try:
-                self.execute(template.render(event_context(event), []))
-            except (RenderError, TargetError) as exc:
-                if isinstance(exc, TargetError) and exc.transient:
-                    raise
-                self.record_failure(message_id, f"{event.type.value} {event.id}: {exc}")
-                return
+        if self.holding:
+            self.hold_segment_event(event)
+            return
+        if not self.run_template(event, f"{event.type.value} {event.id}", message_id):
+            return
         if event.type in (EventType.CLEARED, EventType.DELETED):
             # Members claimed after this clear must stay: apply them again after the DELETE committed.
             later = self.ledger.members(self.integration.id, self.segment_id, event.version)
-            members = [_as_change(entry, message_id, event) for entry in later if entry.state == "in"]
-            for chunk in self.chunks(members):
-                # Applied from the ledger without a claim, so checked again like any other chunk.
-                self.reconcile(self.execute_bisecting(chunk))
+            # Applied from the ledger without a claim, so checked again like any other chunk.
+            self.apply_ledger([_as_change(entry, message_id, event) for entry in later if entry.state == "in"], False)
+
+    # Paused integrations -----------------------------------------------------------------------------
+
+    def note_held(self, version: str) -> None:
+        if self.held_since is None or version < self.held_since:
+            self.held_since = version
+
+    def hold_segment_event(self, event: SegmentEvent) -> None:
+        """Keep the event for the catch-up: only the newest cleared-or-deleted and the newest upserted count
+        (a clear supersedes the clears before it; an upsert carries the segment's whole new state)."""
+        kind: HeldKind = "upsert" if event.type is EventType.UPSERTED else "clear"
+        if not self.ledger.hold_event(
+            self.integration.id, self.segment_id, kind, event.version, event.model_dump_json()
+        ):
+            self.skipped += 1
+            return
+        self.held += 1
+        self.held_events.append((kind, event.version))
+        self.note_held(event.version)
+
+    def mark_held(self, items: list[tuple[SegmentEvent, str]]) -> None:
+        """Mark the segment pending from the oldest change held, after every claim of the run."""
+        if self.held_since is None:
+            return
+        integration_id, segment_id = self.integration.id, self.segment_id
+        if self.ledger.mark_pending(integration_id, segment_id, self.held_since, config_version(self.integration)):
+            return
+        # The segment was caught up under a newer configuration than this worker's cached one: the
+        # integration is active again. Undo what only a catch-up would replay and let the messages come
+        # back, to be applied by then (the claims stay: a redelivered event passes its equal version).
+        for kind, version in self.held_events:
+            self.ledger.drop_held_event(integration_id, segment_id, kind, version)
+        logger.info(
+            "integration %s: configuration older than its resume; %d message(s) retried", integration_id, len(items)
+        )
+        self.failed.update(message_id for _, message_id in items)
+        self.held = 0
+
+    def catch_up(self, request: CatchUpRequest, message_id: str) -> None:
+        """Apply what the ledger kept while the integration was paused, then remove the pending mark, only
+        if no hold came meanwhile (else again, with the mark as it is now)."""
+        integration_id, segment_id = self.integration.id, self.segment_id
+        # From now on a worker whose cached configuration still says "paused" cannot mark this segment
+        # (mark_pending refuses it): its events go back to the queue instead of waiting for a next resume.
+        self.ledger.note_resumed(integration_id, segment_id, config_version(self.integration))
+        for _ in range(RECONCILE_ROUNDS):
+            pending = _held_under_mark(self.ledger.get_pending(integration_id, segment_id))
+            if pending is None or not self.apply_pending(pending, request, message_id):
+                return  # nothing (left) to do, or a failure recorded: the mark stays, the request comes back
+            held_events: tuple[tuple[HeldKind, HeldEvent | None], ...] = (
+                ("clear", pending.clear),
+                ("upsert", pending.upsert),
+            )
+            for kind, held in held_events:
+                if held is not None:
+                    self.ledger.drop_held_event(integration_id, segment_id, kind, held.version)
+            if self.ledger.finish_pending(integration_id, segment_id, pending.holds):
+                return
+        logger.warning(
+            "catch-up %s: the segment is still being held after %d rounds; retried later", request.id, RECONCILE_ROUNDS
+        )
+        self.failed.add(message_id)
+
+    def apply_pending(self, pending: Pending, request: CatchUpRequest, message_id: str) -> bool:
+        """One round of a catch-up; False when something failed (recorded)."""
+        integration_id, segment_id = self.integration.id, self.segment_id
+        clear = None if pending.clear is None else SegmentEvent.model_validate_json(pending.clear.body)
+        upsert = None if pending.upsert is None else SegmentEvent.model_validate_json(pending.upsert.body)
+        newest = upsert or clear
+        # Templates see the catch-up as the event: its id, the resume time, the newest segment known.
+        context = SegmentEvent(
+            id=request.id,
+            type=EventType.PROFILES_ADDED,
+            account_id=request.account_id,
+            occurred_at=request.requested_at,
+            segment=newest.segment if newest is not None else Segment(id=segment_id),
+        )
+        if clear is not None and self.integration.templates.for_event(clear.type) is not None:
+            # A clear (or delete) was held: run it once, then add every member claimed after it.
+            if not self.run_template(clear, f"catch-up {request.id}: {clear.type.value} {clear.id}", message_id):
+                return False
+            cleared = self.ledger.get_cleared(integration_id, segment_id) or ""
+            later = self.ledger.members(integration_id, segment_id, cleared)
+            changes = [_as_change(entry, message_id, context) for entry in later if entry.state == "in"]
+        else:
+            # Every entry claimed from the mark on, in its ledger state; one older than a clear is removed.
+            cleared = self.ledger.get_cleared(integration_id, segment_id) or ""
+            changes = []
+            for entry in self.ledger.members_since(integration_id, segment_id, pending.since):
+                if cleared > entry.version:
+                    entry = replace(entry, version=cleared, state="out")
+                changes.append(_as_change(entry, message_id, context))
+        self.apply_ledger(changes)
+        if message_id in self.failed:
+            return False
+        return upsert is None or self.run_template(
+            upsert, f"catch-up {request.id}: {upsert.type.value} {upsert.id}", message_id
+        )
 
     def resync(self, request: ResyncRequest, message_id: str) -> None:
         """Run the segment_cleared template, then add every current member again, in chunks, checked like
@@ -272,22 +449,35 @@ class _SegmentRun:
             # request (it is cached for a while): back to the queue, to run with the newer one.
             self.record_failure(message_id, f"resync {request.id}: no segment_cleared template (yet)")
             return
+        if not self.run_template(event, f"resync {request.id}", message_id):
+            return
+        cleared = self.ledger.get_cleared(self.integration.id, self.segment_id) or ""
+        members = self.ledger.members(self.integration.id, self.segment_id, cleared)
+        self.apply_ledger([_as_change(entry, message_id, event) for entry in members if entry.state == "in"])
+
+    # Execution ---------------------------------------------------------------------------
+
+    def apply_ledger(self, changes: Sequence[Change], count: bool = True) -> None:
+        """Apply changes in chunks, each bisected on bad rows and checked again after its commit."""
+        for chunk in self.chunks(changes):
+            applied = self.execute_bisecting(chunk)
+            if count:
+                self.profiles += len(applied)
+            self.reconcile(applied)
+
+    def run_template(self, event: SegmentEvent, label: str, message_id: str) -> bool:
+        """Run the template of a segment event (none set: nothing to do); False when it failed (recorded)."""
+        template_text = self.integration.templates.for_event(event.type)
+        if template_text is None:
+            return True
         try:
             self.execute(self.compiled(template_text).render(event_context(event), []))
         except (RenderError, TargetError) as exc:
             if isinstance(exc, TargetError) and exc.transient:
                 raise
-            self.record_failure(message_id, f"resync {request.id}: {exc}")
-            return
-        cleared = self.ledger.get_cleared(self.integration.id, self.segment_id) or ""
-        members = self.ledger.members(self.integration.id, self.segment_id, cleared)
-        current = [_as_change(entry, message_id, event) for entry in members if entry.state == "in"]
-        for chunk in self.chunks(current):
-            applied = self.execute_bisecting(chunk)
-            self.profiles += len(applied)
-            self.reconcile(applied)
-
-    # Execution ---------------------------------------------------------------------------
+            self.record_failure(message_id, f"{label}: {exc}")
+            return False
+        return True
 
     def execute_bisecting(self, chunk: list[Change]) -> list[Change]:
         """Run the chunk; on a data error split it until the failing profiles are isolated.
@@ -364,6 +554,19 @@ class _SegmentRun:
             applied = [change for chunk in self.chunks(redo) for change in self.execute_bisecting(chunk)]
         if applied:
             logger.warning("integration %s: profiles still changing after %d rounds", integration_id, RECONCILE_ROUNDS)
+
+
+def _held_under_mark(pending: Pending | None) -> Pending | None:
+    """The mark with the held events that belong to it. A hold lowers the mark to its event's version, so
+    an event older than the mark was held before the last catch-up and left over (a worker stopped between
+    keeping it and finding its configuration stale): replaying it could undo a newer one."""
+    if pending is None:
+        return None
+    return replace(
+        pending,
+        clear=pending.clear if pending.clear is not None and pending.clear.version >= pending.since else None,
+        upsert=pending.upsert if pending.upsert is not None and pending.upsert.version >= pending.since else None,
+    )
 
 
 def _as_change(entry: Membership, message_id: str, event: SegmentEvent) -> Change:
