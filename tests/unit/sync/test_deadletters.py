@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sqlsync.models.deadletters import RedriveOut
-from sqlsync.models.events import ResyncRequest
+from sqlsync.models.events import Database, ResyncRequest
 from sqlsync.sync import to_messages
 from sqlsync.sync.deadletters import DeadLetterError, DeadLetters
 from testkit import BASE_TIME, event, integration
@@ -360,3 +360,13 @@ def test_a_paused_integration_is_redriven_too(queues: Queues) -> None:
     paused = A.model_copy(update={"active": False})
     out = queues.dead().redrive(paused)
     assert (out.moved, out.complete) == (len(OF_A), True)
+
+
+def test_an_integration_scoped_to_a_database_owns_only_that_databases_events(queues: Queues) -> None:
+    in_five = event("segment.profiles_added", ["p7"], segment=17, event_id="e-db5")
+    body = one(to_messages(in_five.model_copy(update={"database": Database(id=5)})))
+    queues.ids[queues.sqs.send_message(QueueUrl=queues.dlq, MessageBody=body)["MessageId"]] = "a-db5"
+    scoped = A.model_copy(update={"database_id": 5})
+    listed = queues.dead().list(scoped)
+    # events of no database or of another one are not its; requests naming it are
+    assert {queues.key(m.message_id) for m in listed.messages} == {"a-db5", "a-resync", "a-catchup"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlsync.models.events import Database, SegmentEvent
 from sqlsync.store import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync import QueueMessage, SyncWorker
 from testkit import event, integration, messages, rows, run_sql
@@ -55,6 +56,19 @@ def test_events_for_other_segments_or_accounts_do_nothing_and_paused_integration
     held = paused.process(messages([event("segment.profiles_added", ["c"])]))
     assert (held.statements, held.held, held.failed_message_ids) == (0, 1, set())
     assert rows(sqlite_url, "SELECT count(*) FROM m") == [(0,)]
+
+
+def test_an_integration_scoped_to_a_database_sees_only_its_events(sqlite_url: str) -> None:
+    def in_database(profile: str, database: int | None) -> SegmentEvent:
+        base = event("segment.profiles_added", [profile])
+        return base.model_copy(update={"database": None if database is None else Database(id=database)})
+
+    batch = messages([in_database("a", 3), in_database("b", 4), in_database("c", None)])
+    scoped, _, _ = setup(sqlite_url, database_id=3)
+    assert scoped.process(batch).profiles == 1
+    assert rows(sqlite_url, "SELECT client FROM m") == [("a",)]
+    everything, _, _ = setup(sqlite_url)
+    assert everything.process(batch).profiles == 3
 
 
 def test_a_value_that_cannot_be_rendered_fails_only_its_profile(sqlite_url: str) -> None:

@@ -37,6 +37,15 @@ class Segment(BaseModel):
     name: str | None = Field(default=None, max_length=1024)
 
 
+class Database(BaseModel):
+    """The platform's profile database a segment belongs to (an account may have several)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: int = Field(ge=0)
+    name: str | None = Field(default=None, max_length=1024)
+
+
 class SegmentEvent(BaseModel):
     """One platform event about a static segment. On the queue it may carry only a part of its profiles."""
 
@@ -47,6 +56,9 @@ class SegmentEvent(BaseModel):
     account_id: int = Field(ge=0)
     occurred_at: AwareDatetime
     segment: Segment
+    database: Database | None = Field(
+        default=None, description="the profile database of the segment; integrations scoped to one see only its events"
+    )
     profiles: list[Profile] = Field(default_factory=list)
 
     @property

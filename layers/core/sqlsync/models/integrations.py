@@ -62,6 +62,11 @@ class IntegrationIn(BaseModel):
         description="instead of a connector: a SQLAlchemy URL, sqlite:///..., postgresql+pg8000://..., mysql+pymysql://...",
     )
     segment_ids: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=10_000)
+    database_id: int | None = Field(
+        default=None,
+        ge=0,
+        description="scope: only events of this profile database (the event's database.id); none: every database",
+    )
     batch_size: int = Field(default=100, ge=1, le=10_000)
     templates: Templates
 
@@ -71,6 +76,15 @@ class Integration(IntegrationIn):
     id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
     created_at: datetime
     updated_at: datetime
+
+    def covers(self, account_id: int, segment_id: int, database_id: int | None) -> bool:
+        """Whether an event of this account, segment and profile database is this integration's (its scope).
+        An event that names no database is in the scope of an integration scoped to all of them only."""
+        return (
+            account_id == self.account_id
+            and segment_id in self.segment_ids
+            and (self.database_id is None or database_id == self.database_id)
+        )
 
 
 class ResyncIn(BaseModel):

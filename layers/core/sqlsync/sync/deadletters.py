@@ -75,6 +75,7 @@ class _Reading:
     integration_id: str | None = None
     account_id: int | None = None
     segment_id: int | None = None
+    database_id: int | None = None
     event_id: str | None = None
     type: str | None = None
     profiles: int | None = None
@@ -100,6 +101,7 @@ class _Letter:
             reading.kind == "event"
             and reading.account_id == integration.account_id
             and reading.segment_id in segment_ids
+            and (integration.database_id is None or reading.database_id == integration.database_id)
         )
 
     def out(self) -> DeadLetterOut:
@@ -439,10 +441,13 @@ def _read_body(body: str) -> _Reading:
         segment = data.get("segment")
         account_id, segment_id = data.get("account_id"), segment.get("id") if isinstance(segment, dict) else None
         if _is_int(account_id) and _is_int(segment_id):
+            database = data.get("database")
+            database_id = database.get("id") if isinstance(database, dict) else None
             return _Reading(
                 "event",
                 account_id=account_id,
                 segment_id=segment_id,
+                database_id=database_id if _is_int(database_id) else None,
                 event_id=_str_or_none(data.get("id")),
                 type=_str_or_none(data.get("type")),
                 profiles=len(profiles) if isinstance(profiles := data.get("profiles"), list) else None,
@@ -453,6 +458,7 @@ def _read_body(body: str) -> _Reading:
         "event",
         account_id=event.account_id,
         segment_id=event.segment.id,
+        database_id=event.database.id if event.database is not None else None,
         event_id=event.id,
         type=event.type.value,
         profiles=len(event.profiles),

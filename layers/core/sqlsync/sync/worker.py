@@ -116,7 +116,8 @@ class SyncWorker:
             else:
                 for integration in self.integrations(parsed.account_id):
                     # A paused integration's events are grouped too: its run holds them (see _SegmentRun).
-                    if integration.account_id == parsed.account_id and parsed.segment.id in integration.segment_ids:
+                    database_id = parsed.database.id if parsed.database is not None else None
+                    if integration.covers(parsed.account_id, parsed.segment.id, database_id):
                         by_id[integration.id] = integration
                         groups[(integration.id, parsed.segment.id)].append((parsed, message.message_id))
         down: set[str] = set()
