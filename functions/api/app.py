@@ -234,12 +234,20 @@ def integration_stats(
     end: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> StatsOut:
     _integration(integration_id)
-    end = _aware(end) if end else datetime.now(UTC)
-    start = _aware(start) if start else end - timedelta(hours=24)
+    end = _in_range(_aware(end), "to") if end else datetime.now(UTC)
+    start = _in_range(_aware(start), "from") if start else _in_range(end, "to", timedelta(hours=24))
     if start > end:
         raise FieldError("from", "must not be after 'to'", HTTPStatus.BAD_REQUEST)
     stats: StatsOut = service().statistics(integration_id, start, end)
     return stats
+
+
+def _in_range(moment: datetime, field: str, back: timedelta = timedelta()) -> datetime:
+    """`moment - back`, checked to be a UTC time of years 1-9999 (what the stats buckets can name)."""
+    try:
+        return (moment - back).astimezone(UTC)
+    except OverflowError:
+        raise FieldError(field, "out of range: years 1 to 9999 in UTC", HTTPStatus.BAD_REQUEST) from None
 
 
 def _aware(moment: datetime) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -11,7 +12,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from sqlsync.sync.exceptions import EnqueueError
 
@@ -92,12 +96,47 @@ def _validation_error_response(exc: RequestValidationError) -> Response[str]:
     return validation_response(exc.errors())
 
 
+def _not_json_response(_: Exception | None = None) -> Response[str]:
+    """415 for a body sent as something else than JSON (Powertools' own 415 has no message)."""
+    return error_response(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        "body: send it as application/json",
+        [{"field": "body", "message": "send it as application/json"}],
+    )
+
+
+def _unreadable_body_handler(app: ApiGatewayResolver) -> Callable[[ValueError], Response[str]]:
+    """Powertools lets a ValueError out of request validation when it cannot read the body: a
+    multipart/form-data body without a boundary or with a broken part, a body that is not UTF-8. Those are
+    the caller's mistakes; any other ValueError is a bug and stays one."""
+
+    def handle(exc: ValueError) -> Response[str]:
+        event = app.current_event
+        if (event.headers.get("content-type") or "").strip().lower().startswith("multipart/form-data"):
+            return _not_json_response()
+        if event.is_base64_encoded and not _is_utf8(event.body or ""):
+            return validation_response([{"type": "json_invalid"}])
+        raise exc
+
+    return handle
+
+
+def _is_utf8(base64_body: str) -> bool:
+    try:
+        base64.b64decode(base64_body).decode()
+    except ValueError:  # binascii.Error, UnicodeDecodeError
+        return False
+    return True
+
+
 def install_error_handlers(
     app: ApiGatewayResolver, extra: dict[type[Exception], Callable[[Any], Response[str]]] | None = None
 ) -> None:
     """Register the handlers every HTTP function shares, plus the function's own."""
     handlers: dict[type[Exception], Callable[[Any], Response[str]]] = {
         RequestValidationError: _validation_error_response,
+        RequestUnsupportedContentType: _not_json_response,
+        ValueError: _unreadable_body_handler(app),
         FieldError: _field_error_response,
         NotFoundError: _not_found_response,
         EnqueueError: _enqueue_failed_response,

@@ -7,10 +7,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
+
+def _ascii(text: str) -> str:
+    """PEM is ASCII (RFC 7468); the ssl module refuses anything else with a TypeError, not a ValueError."""
+    if not text.isascii():
+        raise ValueError("a PEM is ASCII text")
+    return text
+
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Pem = Annotated[str, StringConstraints(min_length=1, max_length=65_536)]
+Pem = Annotated[str, StringConstraints(min_length=1, max_length=65_536), AfterValidator(_ascii)]
 
 
 class ConnectorType(StrEnum):
