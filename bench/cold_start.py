@@ -3,13 +3,20 @@
 Each sample is a new `python -c` that imports the handler by path (as Lambda loads it) and prints the
 perf_counter delta of the import alone, with the database drivers it pulled in. Lambda's runtime has
 boto3, so importing only boto3 is the floor a handler can reach.
+
+The sqlsync package is imported as the core layer carries it: packed by layers/core/Makefile (bytecode
+included, since Lambda's /opt is read-only) into a temporary directory put first on the path. Python here
+may be told not to write bytecode (PYTHONDONTWRITEBYTECODE), so a checkout's sources could otherwise be
+compiled again at every sample, as they would be in a layer without bytecode.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +43,47 @@ else:
     spec.loader.exec_module(module)
 elapsed = time.perf_counter() - started
 drivers = sorted(name for name in sys.modules if name.split(".")[0] in DRIVERS)
-print(json.dumps({"ms": elapsed * 1000, "drivers": sorted({name.split(".")[0] for name in drivers})}))
+origin = getattr(sys.modules.get("sqlsync"), "__file__", None)
+roots = sorted({name.split(".")[0] for name in drivers})
+print(json.dumps({"ms": elapsed * 1000, "drivers": roots, "sqlsync": origin}))
 """.replace("DRIVERS", repr(DRIVERS))
 
 
-def probe(what: str) -> dict[str, Any]:
-    """Import `what` (a file path, or 'boto3') in a fresh interpreter; its import ms and drivers loaded."""
+def package_layer(destination: Path) -> None:
+    """The sqlsync package as `sam build` packs it into the core layer."""
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, what], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
+        [
+            "make",
+            "--no-print-directory",
+            "-s",
+            "-C",
+            str(ROOT / "layers" / "core"),
+            "package-sqlsync",
+            f"DEST={destination}",
+            f"PYTHON={sys.executable}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchmarkError(f"packing the core layer failed:\n{done.stderr.strip()[-2000:]}")
+
+
+def probe(what: str, layer: Path | None = None) -> dict[str, Any]:
+    """Import `what` (a file path, or 'boto3') in a fresh interpreter; its import ms and drivers loaded."""
+    env = dict(os.environ)
+    if layer is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(layer), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, what],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+        env=env,
     )
     if done.returncode != 0:
         raise BenchmarkError(f"importing {what} failed:\n{done.stderr.strip()[-2000:]}")
@@ -55,8 +95,15 @@ def run(options: Options, samples: int | None = None, handlers: tuple[str, ...] 
     count = samples if samples is not None else max(options.runs(5), 3 if options.quick else 5)
     baseline = [probe("boto3")["ms"] for _ in range(count)]
     rows = []
-    for name in handlers:
-        results = [probe(str(HANDLERS[name])) for _ in range(count)]
+    with tempfile.TemporaryDirectory(prefix="sqlsync-layer-") as layer:
+        package_layer(Path(layer))
+        results_by_handler = {
+            name: [probe(str(HANDLERS[name]), Path(layer)) for _ in range(count)] for name in handlers
+        }
+    for name, results in results_by_handler.items():
+        elsewhere = {result["sqlsync"] for result in results if not str(result["sqlsync"]).startswith(layer)}
+        if elsewhere:
+            raise BenchmarkError(f"{name} imported sqlsync from {sorted(elsewhere)}, not from the packed layer")
         drivers = sorted({driver for result in results for driver in result["drivers"]})
         rows.append(
             Row(

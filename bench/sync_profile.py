@@ -76,8 +76,9 @@ def phases_of(integration: Integration, prepared: Prepared, target: Target) -> d
                 statements = template.render(event_context(newest), leads)
             with phase("execute (SQLAlchemy + DB)"):
                 target.execute(statements)
-            with phase("reconcile re-read (get_members)"):
-                ledger.get_members(integration.id, SEGMENT_ID, [change.profile_id for change in chunk])
+            with phase("reconcile re-read (get_versions)"):
+                ledger.get_versions(integration.id, SEGMENT_ID, [change.profile_id for change in chunk])
+                ledger.get_cleared(integration.id, SEGMENT_ID)
     return phase.seconds
 
 

@@ -41,7 +41,7 @@ def post_events(body: Annotated[EventsBody, Body()]) -> Response[dict[str, int]]
         if event.account_id != account:
             field = f"events[{index}].account_id" if isinstance(body, EventBatch) else "account_id"
             raise FieldError(field, f"not the account of this API key ({account})", HTTPStatus.FORBIDDEN)
-    result = ingest(events, sink())
+    result = ingest(events, sink(), batch=isinstance(body, EventBatch))
     metrics.add_metric("EventsIngested", MetricUnit.Count, result.events)
     logger.info("enqueued", extra={"events": result.events, "messages": result.messages})
     return Response(
@@ -52,12 +52,11 @@ def post_events(body: Annotated[EventsBody, Body()]) -> Response[dict[str, int]]
 
 
 def _too_large(exc: PayloadTooLargeError) -> Response[str]:
-    return error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(exc))
+    return error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(exc), [{"field": exc.field, "message": exc.message}])
 
 
 def _unencodable(exc: UnencodableValueError) -> Response[str]:
-    field, _, message = str(exc).partition(": ")
-    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": field, "message": message}])
+    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": exc.field, "message": exc.message}])
 
 
 install_error_handlers(

@@ -29,7 +29,7 @@ import pytest
 from integration.connectors.pki import CertificateAuthority, Issued
 from sqlsync.connectors.service import ConnectorService
 from sqlsync.models.connectors import Connector, ConnectorIn, ValidationOut
-from sqlsync.store import InMemoryConfigStore
+from sqlsync.store.memory import InMemoryConfigStore
 from sqlsync.store.secrets import InMemorySecretStore
 
 CONNECT_TIMEOUT = 1.0

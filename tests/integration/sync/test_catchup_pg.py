@@ -17,8 +17,9 @@ from moto import mock_aws
 from sqlsync.connectors import Target, target_for
 from sqlsync.models import Integration, SegmentEvent
 from sqlsync.models.events import EventType
-from sqlsync.store import InMemoryLedgerStore, InMemoryStatsStore, LedgerStore
+from sqlsync.store import LedgerStore
 from sqlsync.store.dynamodb import DynamoDBLedgerStore
+from sqlsync.store.memory import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync import QueueMessage, SyncWorker
 from sqlsync.sync.catchup import catch_up_messages
 from testkit import event, integration, messages, rows, run_sql

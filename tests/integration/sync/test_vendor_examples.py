@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sqlsync.store import InMemoryLedgerStore, InMemoryStatsStore
+from sqlsync.store.memory import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync import SyncWorker
 from testkit import event, hostile_values, integration, messages, rows, run_sql
 

@@ -17,7 +17,7 @@ from sqlsync.connectors import Target, target_for
 from sqlsync.dialects.connect import ConnectOptions
 from sqlsync.models import SegmentEvent
 from sqlsync.models.events import ResyncRequest
-from sqlsync.store import InMemoryLedgerStore, InMemoryStatsStore
+from sqlsync.store.memory import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync import QueueMessage, SyncWorker
 from testkit import event, integration, messages, rows, run_sql
 

@@ -7,7 +7,7 @@ import pytest
 from sqlsync.accounts import ApiKeys
 from sqlsync.accounts.__main__ import main
 from sqlsync.accounts.keys import KEY_PREFIX, digest_of
-from sqlsync.store import InMemoryConfigStore
+from sqlsync.store.memory import InMemoryConfigStore
 
 
 def test_a_key_is_kept_as_its_hash_and_finds_its_account() -> None:

@@ -10,7 +10,7 @@ from integration.connectors.pki import CertificateAuthority
 from sqlsync.connectors.service import NO_TLS_WARNING, ConnectorService, public_view
 from sqlsync.connectors.urls import ConnectorError, connect_options, connection_url
 from sqlsync.models.connectors import ConnectorIn
-from sqlsync.store import InMemoryConfigStore
+from sqlsync.store.memory import InMemoryConfigStore
 from sqlsync.store.secrets import InMemorySecretStore
 
 PG = {"name": "crm", "type": "postgresql", "host": "db.example.com", "database": "crm"}

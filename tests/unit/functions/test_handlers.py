@@ -99,6 +99,11 @@ def test_ingest_enqueues_valid_events_and_names_the_field_of_bad_ones(aws: dict[
     status, body = call(ingest, http("POST", "/v1/events", surrogate))
     assert body["errors"][0]["field"] == "profiles[0].fields"
     assert status == 422
+    # ... and in a batch, named with its event
+    batch = f'{{"events": [{json.dumps(sample)}, {surrogate}]}}'
+    status, body = call(ingest, http("POST", "/v1/events", batch))
+    assert (status, body["errors"][0]["field"]) == (422, "events[1].profiles[0].fields")
+    assert body["message"] == "events[1].profiles[0].fields: contains text that is not valid Unicode"
     assert queued(aws["SyncQueue"]) == []
 
 
@@ -218,6 +223,37 @@ def test_api_refuses_bad_integrations_naming_the_field(
     [error] = answer["errors"]
     assert error["field"] == field
     assert {key: error[key] for key in location} == location
+
+
+def test_an_integration_with_a_batch_timeout_gathers_and_the_worker_queues_a_delayed_flush(
+    aws: dict[str, str], sqlite_url: str
+) -> None:
+    api, worker = load_function("api"), load_function("sync_worker")
+    run_sql(sqlite_url, "CREATE TABLE m (seg int, client text PRIMARY KEY)")
+    body = integration_body(
+        sqlite_url,
+        templates={
+            "profiles_added": "INSERT INTO m VALUES "
+            "{for $i, $lead = $batch}({segment_id}, '{$lead._id}'){autocomma}{end}",
+            "profiles_removed": 'DELETE FROM m WHERE client IN ({batch_in "_id"})',
+        },
+        batch_size=50,
+        batch_timeout=120,
+    )
+    status, created = call(api, http("POST", "/v1/integrations", body))
+    assert (status, created["batch_timeout"]) == (201, 120)
+    status, answer = call(api, http("POST", "/v1/integrations", {**body, "batch_timeout": 901}))
+    assert (status, answer["errors"][0]["field"]) == (422, "batch_timeout")
+
+    # WHEN a small delivery reaches the worker
+    record = {"messageId": "m-1", "body": event("segment.profiles_added", ["a"]).model_dump_json()}
+    assert worker.lambda_handler({"Records": [record]}, Context()) == {"batchItemFailures": []}
+
+    # THEN nothing ran yet, and the flush waits on the sync queue, delayed by the timeout
+    assert rows(sqlite_url, "SELECT count(*) FROM m") == [(0,)]
+    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=aws["SyncQueue"], AttributeNames=["All"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert queued(aws["SyncQueue"]) == []
 
 
 def test_worker_applies_queued_events_and_reports_stats_through_the_api(aws: dict[str, str], sqlite_url: str) -> None:

@@ -22,9 +22,6 @@ from sqlsync.models.events import version_of
 from sqlsync.models.integrations import Integration, Templates
 from sqlsync.store import (
     ConfigStore,
-    InMemoryConfigStore,
-    InMemoryLedgerStore,
-    InMemoryStatsStore,
     LedgerStore,
     Membership,
     StatsBucket,
@@ -34,6 +31,7 @@ from sqlsync.store import (
 )
 from sqlsync.store.base import HeldEvent, Pending
 from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBLedgerStore, DynamoDBStatsStore
+from sqlsync.store.memory import InMemoryConfigStore, InMemoryLedgerStore, InMemoryStatsStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -289,6 +287,18 @@ def test_claim_many_is_claim_in_order(ledger: LedgerStore) -> None:
         "p-2": version(2),
         "n-37": version(37),
     }
+
+
+def test_the_ledger_client_keeps_a_connection_per_claim_thread(dynamodb: DynamoDBClient) -> None:
+    # GIVEN a ledger that claims on 32 threads, and the stats store (one calling thread)
+    ledger = DynamoDBLedgerStore(LEDGER_TABLE, claim_threads=32)
+    stats = DynamoDBStatsStore(STATS_TABLE)
+
+    # WHEN each builds its own client
+    # THEN the ledger's pool holds a connection per claim thread and one for its caller; urllib3 would
+    # otherwise drop the extra ones and open a new TLS connection for most claims
+    assert ledger.client.meta.config.max_pool_connections == 33
+    assert stats.client.meta.config.max_pool_connections == 10
 
 
 def test_entries_are_kept_per_integration_and_segment(ledger: LedgerStore) -> None:
@@ -934,3 +944,42 @@ def test_memory_stores_count_the_calls_dynamodb_makes(dynamodb: DynamoDBClient) 
     assert memory_stats.calls == Counter(UpdateItem=2, Query=1)
     assert memory_config.calls == Counter(PutItem=1, GetItem=1, Query=1, DeleteItem=2)
     assert memory_ledger.calls + memory_stats.calls + memory_config.calls == made
+
+
+def test_segment_state_keeps_the_newest_upsert_or_delete_version(ledger: LedgerStore) -> None:
+    # GIVEN an upsert at second 5, redelivered, then an older one
+    first = ledger.claim_segment("i-1", 7, version(5, "up"))
+    again = ledger.claim_segment("i-1", 7, version(5, "up"))
+    older = ledger.claim_segment("i-1", 7, version(3, "up"))
+
+    # THEN the older one is told the stored version; a newer one (a delete) replaces it; segments apart
+    assert (first, again, older) == (None, None, version(5, "up"))
+    assert ledger.claim_segment("i-1", 7, version(8, "del")) is None
+    assert ledger.claim_segment("i-1", 7, version(6, "up")) == version(8, "del")
+    assert ledger.claim_segment("i-1", 8, version(1, "up")) is None
+
+    # WHEN the segment is forgotten, its state goes with it
+    ledger.forget_segment("i-1", 7)
+    assert ledger.claim_segment("i-1", 7, version(1, "up")) is None
+
+
+def test_a_flush_timer_runs_until_due_or_stopped(ledger: LedgerStore) -> None:
+    t = [version(second).split("#")[0] for second in range(0, 100, 10)]  # stamps, 10 s apart
+
+    # GIVEN a timer started at t0, due at t3
+    assert ledger.start_flush_timer("i-1", 7, due=t[3], now=t[0]) is True
+
+    # THEN it is running until its due time, for this segment only
+    assert ledger.start_flush_timer("i-1", 7, due=t[4], now=t[1]) is False
+    assert ledger.start_flush_timer("i-1", 7, due=t[6], now=t[3]) is False
+    assert ledger.start_flush_timer("i-1", 8, due=t[4], now=t[1]) is True
+
+    # WHEN it is past due (its flush was lost), or stopped (its flush started), the next hold starts one
+    assert ledger.start_flush_timer("i-1", 7, due=t[7], now=t[4]) is True
+    ledger.stop_flush_timer("i-1", 7)
+    ledger.stop_flush_timer("i-1", 9)  # stopping none is fine
+    assert ledger.start_flush_timer("i-1", 7, due=t[8], now=t[5]) is True
+
+    # AND forgetting the segment forgets its timer
+    ledger.forget_segment("i-1", 7)
+    assert ledger.start_flush_timer("i-1", 7, due=t[9], now=t[5]) is True

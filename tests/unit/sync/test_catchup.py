@@ -14,10 +14,12 @@ import pytest
 from sqlsync.connectors import TargetError, target_for
 from sqlsync.models import Integration, SegmentEvent
 from sqlsync.models.events import CatchUpRequest, EventType
-from sqlsync.store import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.store.base import Pending
+from sqlsync.store.memory import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync import QueueMessage, SyncWorker
 from sqlsync.sync.catchup import catch_up_messages
+from sqlsync.sync.exceptions import EnqueueError
+from sqlsync.sync.queue import InMemorySink
 from testkit import BASE_TIME, event, integration, messages, rows, run_sql
 
 TEMPLATES = {
@@ -110,6 +112,19 @@ def in_order(stream: Sequence[SegmentEvent]) -> set[str]:
         ids = {profile.id for profile in item.profiles}
         members = members | ids if item.type is EventType.PROFILES_ADDED else members - ids
     return members
+
+
+def random_stream(rng: random.Random, length: int) -> list[SegmentEvent]:
+    """Adds, removes (1 to 3 of 8 profiles each) and a few clears of segment 17, one second apart."""
+    stream = []
+    for index in range(length):
+        roll = rng.random()
+        if roll < 0.06:
+            stream.append(event(CLEARED, at=index))
+            continue
+        chosen = rng.sample([f"p{n}" for n in range(8)], rng.randint(1, 3))
+        stream.append(event(ADDED if roll < 0.6 else REMOVED, chosen, at=index))
+    return stream
 
 
 def table(url: str) -> set[str]:
@@ -459,14 +474,7 @@ def test_random_pauses_and_shuffled_delivery_end_as_in_order_delivery(url: str, 
     rng = random.Random(seed)
     # GIVEN a stream of adds, removes and clears, delivered shuffled with duplicates, in random batches,
     # while the integration is paused and resumed at random; one worker's cache lags one save behind
-    stream = []
-    for index in range(50):
-        roll = rng.random()
-        if roll < 0.06:
-            stream.append(event(CLEARED, at=index))
-            continue
-        chosen = rng.sample([f"p{n}" for n in range(8)], rng.randint(1, 3))
-        stream.append(event(ADDED if roll < 0.6 else REMOVED, chosen, at=index))
+    stream = random_stream(rng, 50)
     switch = Switch(url, batch_size=rng.choice([1, 2, 100]))
     ledger = InMemoryLedgerStore()
     fresh = SyncWorker(switch, ledger, InMemoryStatsStore())
@@ -517,3 +525,124 @@ def test_catch_up_messages_are_one_request_per_segment_of_a_resumed_integration(
     # AND a paused integration has no catch-up
     with pytest.raises(ValueError, match="paused"):
         catch_up_messages(resumed.model_copy(update={"active": False}), at)
+
+
+# Gathered batches: an integration with a batch_timeout holds small deliveries like a paused one, and the
+# first hold queues the flush (a catch-up request) delayed by the timeout.
+
+
+class FailingSink:
+    def send(self, bodies: Sequence[str], delay_seconds: int = 0) -> None:
+        raise EnqueueError("the queue is unavailable")
+
+
+def flushes(sink: InMemorySink, start: int = 0) -> list[QueueMessage]:
+    return [QueueMessage(f"flush-{n}", body) for n, body in enumerate(sink.bodies[start:], start)]
+
+
+def test_small_deliveries_gather_until_the_flush_the_first_one_queued(url: str) -> None:
+    # GIVEN an integration of batch size 3 and a timeout of 60 s
+    config = integration(url, TEMPLATES, batch_size=3, batch_timeout=60)
+    sink, target = InMemorySink(), Recording(url)
+    worker = SyncWorker(
+        lambda account_id: [config], InMemoryLedgerStore(), InMemoryStatsStore(), lambda i: target, queue=sink
+    )
+
+    # WHEN two deliveries of one profile each arrive
+    first = worker.process(messages([event(ADDED, ["a"], at=1)]))
+    second = worker.process(messages([event(ADDED, ["b"], at=2)]))
+
+    # THEN nothing runs yet; one flush is queued, delayed by the timeout, and only one
+    assert (first.held, second.held, first.statements + second.statements) == (1, 1, 0)
+    assert table(url) == set() and sink.delays == [60]
+    request = CatchUpRequest.model_validate_json(sink.bodies[0])
+    assert (request.reason, request.segment_id, request.integration_id) == ("batch_timeout", 17, config.id)
+
+    # WHEN the flush arrives, both are applied in one statement
+    done = worker.process(flushes(sink))
+    assert (done.profiles, done.statements, done.failed_message_ids) == (2, 1, set())
+    assert table(url) == {"a", "b"}
+    assert worker.ledger.get_pending(config.id, 17) is None
+
+    # AND the next small delivery starts the next timer
+    worker.process(messages([event(REMOVED, ["a"], at=3)]))
+    assert sink.delays == [60, 60] and table(url) == {"a", "b"}
+    drain(worker, flushes(sink, 1))
+    assert table(url) == {"b"}
+
+
+def test_a_delivery_that_fills_a_batch_is_applied_at_once(url: str) -> None:
+    config = integration(url, TEMPLATES, batch_size=3, batch_timeout=60)
+    sink = InMemorySink()
+    worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), InMemoryStatsStore(), queue=sink)
+
+    report = worker.process(messages([event(ADDED, ["a", "b"], at=1), event(ADDED, ["c"], at=2)]))
+
+    assert (report.profiles, report.held, sink.bodies) == (3, 0, [])
+    assert table(url) == {"a", "b", "c"}
+
+
+def test_a_timer_past_its_due_time_lets_the_next_hold_queue_a_flush(url: str) -> None:
+    # GIVEN a flush queued at 10:00:00 that never ran (its message went to the dead-letter queue, say)
+    config = integration(url, TEMPLATES, batch_size=10, batch_timeout=30)
+    sink, now = InMemorySink(), [BASE_TIME]
+    worker = SyncWorker(
+        lambda account_id: [config], InMemoryLedgerStore(), InMemoryStatsStore(), clock=lambda: now[0], queue=sink
+    )
+    worker.process(messages([event(ADDED, ["a"], at=1)]))
+    now[0] += timedelta(seconds=29)
+    worker.process(messages([event(ADDED, ["b"], at=2)]))
+    assert len(sink.bodies) == 1  # still running
+
+    # WHEN a hold comes after its due time
+    now[0] += timedelta(seconds=2)
+    worker.process(messages([event(ADDED, ["c"], at=3)]))
+
+    # THEN it queues a new flush, which applies everything gathered
+    assert len(sink.bodies) == 2
+    drain(worker, flushes(sink, 1))
+    assert table(url) == {"a", "b", "c"}
+
+
+def test_a_flush_that_cannot_be_queued_sends_the_messages_back(url: str) -> None:
+    config = integration(url, TEMPLATES, batch_size=10, batch_timeout=30)
+    ledger = InMemoryLedgerStore()
+    broken = SyncWorker(lambda account_id: [config], ledger, InMemoryStatsStore(), queue=FailingSink())
+    batch = messages([event(ADDED, ["a"], at=1)])
+
+    report = broken.process(batch)
+
+    # THEN the message goes back (SQS redelivers it), and the timer is not left running without a flush
+    assert report.failed_message_ids == {batch[0].message_id}
+    assert "could not be queued" in report.errors_by_integration[config.id][0]
+    sink = InMemorySink()
+    SyncWorker(lambda account_id: [config], ledger, InMemoryStatsStore(), queue=sink).process(batch)
+    assert len(sink.bodies) == 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_gathered_batches_with_shuffled_delivery_end_as_in_order_delivery(url: str, seed: int) -> None:
+    rng = random.Random(seed)
+    # GIVEN a stream of adds, removes and clears, delivered shuffled with duplicates in small batches, to an
+    # integration that gathers; each flush comes back after a random number of other batches
+    stream = random_stream(rng, 60)
+    config = integration(url, TEMPLATES, batch_size=rng.choice([2, 4, 100]), batch_timeout=30)
+    sink = InMemorySink()
+    worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), InMemoryStatsStore(), queue=sink)
+    queue = messages(stream)
+    queue += rng.sample(queue, len(queue) // 3)
+    rng.shuffle(queue)
+    sent = 0
+    while queue:
+        size = rng.randint(1, 5)
+        batch = queue[:size]
+        del queue[:size]
+        report = worker.process(batch)
+        queue += [message for message in batch if message.message_id in report.failed_message_ids]
+        for flush in flushes(sink, sent):
+            queue.insert(rng.randint(0, len(queue)), flush)
+        sent = len(sink.bodies)
+
+    # THEN the table equals applying the events once, in order, and nothing is left gathered
+    assert table(url) == in_order(stream)
+    assert worker.ledger.get_pending(config.id, 17) is None

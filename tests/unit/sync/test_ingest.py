@@ -34,8 +34,12 @@ def test_a_large_event_is_split_by_profiles_under_the_limit_and_nothing_is_lost(
 def test_a_profile_too_large_for_one_message_is_refused_by_index_before_anything_is_sent() -> None:
     sink = InMemorySink()
     huge = event("segment.profiles_added", ["ok", ("big", {"blob": "x" * MAX_MESSAGE_BYTES})])
-    with pytest.raises(PayloadTooLargeError, match=r"profiles\[1\] \(id 'big'\)"):
+    with pytest.raises(PayloadTooLargeError, match=r"^profiles\[1\]: profile 'big' is \d+ bytes"):
         ingest([event("segment.cleared"), huge], sink)
+    # sent as {"events": [...]}, the field names the event too
+    with pytest.raises(PayloadTooLargeError, match=r"^events\[1\]\.profiles\[1\]: profile 'big'") as raised:
+        ingest([event("segment.cleared"), huge], sink, batch=True)
+    assert raised.value.field == "events[1].profiles[1]"
     assert sink.bodies == []
 
 

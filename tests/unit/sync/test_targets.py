@@ -9,7 +9,7 @@ import pytest
 from sqlsync.connectors import TargetError
 from sqlsync.connectors.service import ConnectorService
 from sqlsync.models.connectors import ConnectorIn
-from sqlsync.store import InMemoryConfigStore
+from sqlsync.store.memory import InMemoryConfigStore
 from sqlsync.store.secrets import InMemorySecretStore
 from sqlsync.sync.targets import TargetResolver, target_key
 from testkit import integration

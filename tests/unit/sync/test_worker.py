@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlsync.models.events import Database, SegmentEvent
-from sqlsync.store import InMemoryLedgerStore, InMemoryStatsStore
+from sqlsync.store import Membership
+from sqlsync.store.memory import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync import QueueMessage, SyncWorker
 from testkit import event, integration, messages, rows, run_sql
 
@@ -137,3 +140,64 @@ def test_a_statement_error_fails_the_chunk_without_splitting_it(sqlite_url: str)
     assert counting.transactions == 1
     [bucket] = stats.query(config.id, *EVER)
     assert bucket.last_error is not None and "9 profile(s) not applied: no such table: missing" in bucket.last_error
+
+
+class _CollectorWatchingLedger(InMemoryLedgerStore):
+    """Notes whether the cyclic garbage collector was on at each claim."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.collector_on: list[bool] = []
+
+    def claim_many(
+        self, integration_id: str, segment_id: int, memberships: Sequence[Membership]
+    ) -> list[Membership | None]:
+        self.collector_on.append(gc.isenabled())
+        return super().claim_many(integration_id, segment_id, memberships)
+
+
+def test_the_cyclic_collector_is_held_only_during_a_batch(sqlite_url: str) -> None:
+    run_sql(sqlite_url, "CREATE TABLE m (seg int, client text, name text, PRIMARY KEY (seg, client))")
+    config = integration(sqlite_url, TEMPLATES)
+    ledger = _CollectorWatchingLedger()
+    worker = SyncWorker(lambda account_id: [config], ledger, InMemoryStatsStore())
+
+    worker.process(messages([event("segment.profiles_added", ["a"])]))
+    assert ledger.collector_on == [False] and gc.isenabled()
+
+    # A caller that holds the collector itself keeps it held.
+    gc.disable()
+    try:
+        worker.process(messages([event("segment.profiles_added", ["b"], at=5)]))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert rows(sqlite_url, "SELECT client FROM m ORDER BY client") == [("a",), ("b",)]
+
+
+def test_a_late_older_upsert_never_overwrites_a_newer_segment_state(sqlite_url: str) -> None:
+    run_sql(sqlite_url, "CREATE TABLE segments (seg int PRIMARY KEY, name text)")
+    templates = {
+        **TEMPLATES,
+        "segment_upserted": "INSERT OR REPLACE INTO segments (seg, name) VALUES ({segment_id}, '{segment_name}')",
+        "segment_deleted": "DELETE FROM segments WHERE seg = {segment_id}",
+    }
+    config = integration(sqlite_url, templates)
+    worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), InMemoryStatsStore())
+
+    # GIVEN a rename applied, then the rename before it delivered late (its own batch), and redelivered
+    worker.process(messages([event("segment.upserted", at=5, segment_name="New")]))
+    late = worker.process(messages([event("segment.upserted", at=3, segment_name="Old")]))
+    again = worker.process(messages([event("segment.upserted", at=5, segment_name="New")]))
+
+    # THEN the late one is skipped; the redelivered one passes (equal versions are applied again)
+    assert (late.skipped, late.statements, again.statements) == (1, 0, 1)
+    assert rows(sqlite_url, "SELECT seg, name FROM segments") == [(17, "New")]
+
+    # WHEN the segment is deleted, and an upsert older than the delete arrives after it
+    worker.process(messages([event("segment.deleted", at=9)]))
+    stale = worker.process(messages([event("segment.upserted", at=7, segment_name="Zombie")]))
+
+    # THEN the segment stays deleted
+    assert (stale.skipped, stale.statements) == (1, 0)
+    assert rows(sqlite_url, "SELECT count(*) FROM segments") == [(0,)]

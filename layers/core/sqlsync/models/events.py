@@ -97,6 +97,10 @@ class CatchUpRequest(BaseModel):
         description="updated_at of the integration as resumed: a worker whose cached configuration is older "
         "sends the request back to the queue instead of taking it for a paused integration"
     )
+    reason: Literal["resume", "batch_timeout"] = Field(
+        default="resume",
+        description="resume: the integration was resumed; batch_timeout: the flush of a gathered batch",
+    )
 
 
 def version_of(occurred_at: datetime, event_id: str) -> str:

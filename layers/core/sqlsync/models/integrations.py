@@ -46,6 +46,10 @@ _TEMPLATE_OF = {
 }
 
 
+MAX_BATCH_TIMEOUT = 900
+"""Seconds: SQS delays a message by at most 15 minutes, and the flush of a gathered batch is one."""
+
+
 class IntegrationIn(BaseModel):
     """What a user sends to create an integration (POST /v1/integrations) or writes in a config file."""
 
@@ -68,6 +72,13 @@ class IntegrationIn(BaseModel):
         description="scope: only events of this profile database (the event's database.id); none: every database",
     )
     batch_size: int = Field(default=100, ge=1, le=10_000)
+    batch_timeout: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_BATCH_TIMEOUT,
+        description="seconds that profile changes may wait to fill a batch of batch_size before they are "
+        "applied anyway; 0: apply each delivery at once. A delivery of batch_size changes or more never waits",
+    )
     templates: Templates
 
 

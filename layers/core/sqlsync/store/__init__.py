@@ -1,7 +1,8 @@
-"""Storage: interfaces, records and in-memory implementations.
+"""Storage: interfaces and records.
 
-The DynamoDB implementations live in `sqlsync.store.dynamodb` and are imported from there, so that code
-which only needs the interfaces (or the fakes) never imports boto3.
+The implementations are imported from their own modules: `sqlsync.store.dynamodb` (so that code which only
+needs the interfaces never imports boto3) and the in-memory fakes from `sqlsync.store.memory` (so that a
+deployed function never imports them).
 """
 
 from sqlsync.store.base import (
@@ -15,13 +16,9 @@ from sqlsync.store.base import (
     minute_bucket,
 )
 from sqlsync.store.exceptions import StoreError
-from sqlsync.store.memory import InMemoryConfigStore, InMemoryLedgerStore, InMemoryStatsStore
 
 __all__ = [
     "ConfigStore",
-    "InMemoryConfigStore",
-    "InMemoryLedgerStore",
-    "InMemoryStatsStore",
     "LedgerStore",
     "Membership",
     "MembershipState",

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic_core import PydanticSerializationError, from_json, to_json
+
 LAST_ERROR_MAX_CHARS = 2000
 """Keeps one stats item far below DynamoDB's 400 KB limit whatever a database says."""
 
@@ -16,12 +18,18 @@ BUCKET_FORMAT = "%Y-%m-%dT%H:%MZ"
 
 
 def dump_fields(fields: Mapping[str, Any]) -> str:
-    """JSON rather than a DynamoDB map: fields hold floats (DynamoDB wants Decimal) and any nesting."""
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    """JSON rather than a DynamoDB map: fields hold floats (DynamoDB wants Decimal) and any nesting.
+
+    Once per profile on the sync path, so pydantic-core's encoder (a quarter of json.dumps' time); the
+    same text as json.dumps(ensure_ascii=False) but for the escapes of control characters."""
+    try:
+        return to_json(fields if isinstance(fields, dict) else dict(fields), inf_nan_mode="constants").decode()
+    except PydanticSerializationError:  # a lone surrogate: let json say it (the store then refuses it)
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
 def load_fields(text: str) -> dict[str, Any]:
-    fields: dict[str, Any] = json.loads(text)
+    fields: dict[str, Any] = from_json(text)
     return fields
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 from sqlsync.models.connectors import Connector
 from sqlsync.models.integrations import Integration
@@ -19,19 +20,19 @@ HeldKind = Literal["clear", "upsert"]
 """The segment events a paused integration keeps: the newest cleared-or-deleted one, the newest upserted one."""
 
 
-@dataclass(frozen=True)
-class Membership:
+class Membership(NamedTuple):
     """The ledger's word on one profile of one segment of one integration.
 
     `version` is the version of the event that set the state (see SegmentEvent.version: a fixed-width
     UTC time, '#', the event id), so plain string comparison orders versions. `fields` are the profile
     fields of that event, kept so that the state can be applied again later (resync, lost races).
+    A tuple: the sync worker makes one per profile.
     """
 
     profile_id: str
     version: str
     state: MembershipState
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    fields: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,11 @@ class LedgerStore(ABC):
         """Store the cleared version unless a strictly newer one exists. None when stored, else that one."""
 
     @abstractmethod
+    def claim_segment(self, integration_id: str, segment_id: int, version: str) -> str | None:
+        """Store the version of an upserted or deleted event (the segment's own state) unless a strictly
+        newer one exists. None when stored, else that one: the event is stale."""
+
+    @abstractmethod
     def members(self, integration_id: str, segment_id: int, newer_than: str = "") -> Iterator[Membership]:
         """Every entry of the segment whose version is strictly greater than `newer_than`."""
 
@@ -138,6 +144,17 @@ class LedgerStore(ABC):
     def finish_pending(self, integration_id: str, segment_id: int, holds: int) -> bool:
         """Remove the pending mark if its hold count is still `holds` (no hold came meanwhile); the count and
         the resumed configuration stay. False, and nothing removed, when it changed or is gone."""
+
+    # Gathered batches (an integration's batch_timeout) -----------------------------------------------
+
+    @abstractmethod
+    def start_flush_timer(self, integration_id: str, segment_id: int, due: str, now: str) -> bool:
+        """Set the segment's flush timer to `due` unless one is running (set, and not due before `now`).
+        True when set: the caller sends the delayed flush. Times are `stamp`s (they order as strings)."""
+
+    @abstractmethod
+    def stop_flush_timer(self, integration_id: str, segment_id: int) -> None:
+        """Remove the timer: the flush has started, so a hold from now on starts the next one."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sqlsync.store._codec import LAST_ERROR_MAX_CHARS, dump_fields, error_time, expires_at, load_fields
@@ -52,8 +53,10 @@ BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
 _PROFILE = "profile#"
 _CLEARED = "cleared"
+_SEGMENT = "segment"
 _PENDING = "pending"
 _HELD = "held#"
+_FLUSH = "flush"
 _MARK_ROUNDS = 10
 _STATES: dict[str, MembershipState] = {"in": "in", "out": "out"}
 
@@ -66,8 +69,11 @@ class _Table:
     base_delay = 0.05
     """Seconds; the backoff before attempt n is uniform in [0, base_delay * 2**n) (full jitter)."""
 
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None, connections: int = 10) -> None:
         self.table_name = table_name
+        self.connections = connections
+        """HTTP connections the client keeps (botocore's default is 10): at least one per calling thread,
+        else urllib3 drops the extra ones and each call beyond them opens a new TLS connection."""
         self._client = client
         self._client_lock = threading.Lock()
 
@@ -76,7 +82,7 @@ class _Table:
         if self._client is None:
             with self._client_lock:
                 if self._client is None:
-                    self._client = boto3.client("dynamodb")
+                    self._client = boto3.client("dynamodb", config=Config(max_pool_connections=self.connections))
         return self._client
 
     def _failure(self, operation: str, exc: Exception) -> StoreError:
@@ -274,7 +280,8 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
     """
 
     def __init__(self, table_name: str, client: DynamoDBClient | None = None, claim_threads: int = 16) -> None:
-        super().__init__(table_name, client)
+        # The claim threads, and the caller's own thread for the other calls.
+        super().__init__(table_name, client, connections=max(10, claim_threads + 1))
         self.claim_threads = claim_threads
         self._pool: ThreadPoolExecutor | None = None
 
@@ -337,6 +344,10 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
 
     def claim_cleared(self, integration_id: str, segment_id: int, version: str) -> str | None:
         stored = self._set_unless_newer(_key(_ledger_pk(integration_id, segment_id), _CLEARED), {"version": version})
+        return None if stored is None else stored["version"]["S"]
+
+    def claim_segment(self, integration_id: str, segment_id: int, version: str) -> str | None:
+        stored = self._set_unless_newer(_key(_ledger_pk(integration_id, segment_id), _SEGMENT), {"version": version})
         return None if stored is None else stored["version"]["S"]
 
     def members(self, integration_id: str, segment_id: int, newer_than: str = "") -> Iterator[Membership]:
@@ -465,6 +476,24 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
             )
             is None
         )
+
+    def start_flush_timer(self, integration_id: str, segment_id: int, due: str, now: str) -> bool:
+        return (
+            self._update_if(
+                "UpdateItem",
+                _key(_ledger_pk(integration_id, segment_id), _FLUSH),
+                "SET #due = :due",
+                "attribute_not_exists(#due) OR #due < :now",
+                {"#due": "due"},
+                {":due": {"S": due}, ":now": {"S": now}},
+            )
+            is None
+        )
+
+    def stop_flush_timer(self, integration_id: str, segment_id: int) -> None:
+        key = _key(_ledger_pk(integration_id, segment_id), _FLUSH)
+        with self._calling("DeleteItem"):
+            self.client.delete_item(TableName=self.table_name, Key=key)
 
     def _update_if(
         self,

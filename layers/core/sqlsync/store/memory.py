@@ -112,7 +112,9 @@ class InMemoryLedgerStore(LedgerStore):
         self._lock = threading.Lock()
         self._segments: dict[tuple[str, int], dict[str, _Entry]] = {}
         self._cleared: dict[tuple[str, int], str] = {}
+        self._segment_versions: dict[tuple[str, int], str] = {}
         self._marks: dict[tuple[str, int], _Mark] = {}
+        self._flush_timers: dict[tuple[str, int], str] = {}
         self._held: dict[tuple[str, int, HeldKind], HeldEvent] = {}
 
     def get_members(self, integration_id: str, segment_id: int, profile_ids: Sequence[str]) -> dict[str, Membership]:
@@ -165,12 +167,18 @@ class InMemoryLedgerStore(LedgerStore):
             return self._cleared.get((integration_id, segment_id))
 
     def claim_cleared(self, integration_id: str, segment_id: int, version: str) -> str | None:
+        return self._set_unless_newer(self._cleared, (integration_id, segment_id), version)
+
+    def claim_segment(self, integration_id: str, segment_id: int, version: str) -> str | None:
+        return self._set_unless_newer(self._segment_versions, (integration_id, segment_id), version)
+
+    def _set_unless_newer(self, versions: dict[tuple[str, int], str], key: tuple[str, int], version: str) -> str | None:
         with self._lock:
             self.calls["UpdateItem"] += 1
-            stored = self._cleared.get((integration_id, segment_id))
+            stored = versions.get(key)
             if stored is not None and stored > version:
                 return stored
-            self._cleared[(integration_id, segment_id)] = version
+            versions[key] = version
             return None
 
     def members(self, integration_id: str, segment_id: int, newer_than: str = "") -> Iterator[Membership]:
@@ -194,7 +202,9 @@ class InMemoryLedgerStore(LedgerStore):
         with self._lock:
             self.calls["Query"] += 1
             items = len(self._segments.pop(key, {})) + (self._cleared.pop(key, None) is not None)
+            items += self._segment_versions.pop(key, None) is not None
             items += self._marks.pop(key, None) is not None
+            items += self._flush_timers.pop(key, None) is not None
             for kind in ("clear", "upsert"):
                 items += self._held.pop((integration_id, segment_id, kind), None) is not None
             self.calls["BatchWriteItem"] += math.ceil(items / BATCH_WRITE_ITEMS)
@@ -256,6 +266,20 @@ class InMemoryLedgerStore(LedgerStore):
                 return False
             mark.since = None  # the count stays: a catch-up that read an older mark must not match a new one
             return True
+
+    def start_flush_timer(self, integration_id: str, segment_id: int, due: str, now: str) -> bool:
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            running = self._flush_timers.get((integration_id, segment_id))
+            if running is not None and running >= now:
+                return False
+            self._flush_timers[(integration_id, segment_id)] = due
+            return True
+
+    def stop_flush_timer(self, integration_id: str, segment_id: int) -> None:
+        with self._lock:
+            self.calls["DeleteItem"] += 1
+            self._flush_timers.pop((integration_id, segment_id), None)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Paused integrations catch up on resume: the requests the API queues, and the configuration versions that
-tell a worker whether its cached configuration is older than a resume.
+tell a worker whether its cached configuration is older than a resume. The same request flushes the batch
+an integration with a batch_timeout gathers (the worker sends it, delayed by the timeout).
 
 While an integration is paused the worker claims its events in the membership ledger without executing
 any SQL and marks each segment pending (the oldest version not applied, the newest held cleared/deleted
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from typing import Literal
 
 from sqlsync.models.events import CatchUpRequest
 from sqlsync.models.integrations import Integration
 
-__all__ = ["catch_up_messages", "config_version", "stamp"]
+__all__ = ["catch_up_messages", "config_version", "flush_message", "stamp"]
 
 
 def catch_up_messages(integration: Integration, at: datetime) -> list[str]:
@@ -36,18 +38,26 @@ def catch_up_messages(integration: Integration, at: datetime) -> list[str]:
     """
     if not integration.active:
         raise ValueError(f"integration {integration.id} is paused: a catch-up is for a resumed integration")
-    requests = [
-        CatchUpRequest(
-            id=f"catchup-{secrets.token_hex(6)}",
-            integration_id=integration.id,
-            account_id=integration.account_id,
-            segment_id=segment_id,
-            requested_at=_aware(at),
-            resumed_at=_aware(integration.updated_at),
-        )
-        for segment_id in dict.fromkeys(integration.segment_ids)
-    ]
-    return [request.model_dump_json() for request in requests]
+    return [_request("resume", integration, segment_id, at) for segment_id in dict.fromkeys(integration.segment_ids)]
+
+
+def flush_message(integration: Integration, segment_id: int, at: datetime) -> str:
+    """The sync-queue body that applies what a segment gathered under the integration's batch_timeout."""
+    return _request("batch_timeout", integration, segment_id, at)
+
+
+def _request(
+    reason: Literal["resume", "batch_timeout"], integration: Integration, segment_id: int, at: datetime
+) -> str:
+    return CatchUpRequest(
+        id=f"{'catchup' if reason == 'resume' else 'flush'}-{secrets.token_hex(6)}",
+        reason=reason,
+        integration_id=integration.id,
+        account_id=integration.account_id,
+        segment_id=segment_id,
+        requested_at=_aware(at),
+        resumed_at=_aware(integration.updated_at),
+    ).model_dump_json()
 
 
 def stamp(at: datetime) -> str:

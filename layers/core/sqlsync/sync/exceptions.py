@@ -7,11 +7,24 @@ class SyncError(Exception):
     """Base class."""
 
 
-class PayloadTooLargeError(SyncError):
+class IngestFieldError(SyncError):
+    """A request refused at ingest, naming the field (`profiles[3].fields`, or `events[1].profiles[3]`...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+    def within(self, prefix: str) -> IngestFieldError:
+        """The same error, its field named from an outer object: `events[1].` + field."""
+        return type(self)(prefix + self.field, self.message)
+
+
+class PayloadTooLargeError(IngestFieldError):
     """One profile alone does not fit in a queue message."""
 
 
-class UnencodableValueError(SyncError):
+class UnencodableValueError(IngestFieldError):
     """A value that is not valid Unicode (a lone UTF-16 surrogate): refused at ingest, naming where."""
 
 

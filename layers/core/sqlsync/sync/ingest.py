@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pydantic_core import PydanticSerializationError
 
 from sqlsync.models.events import SegmentEvent
-from sqlsync.sync.exceptions import PayloadTooLargeError, UnencodableValueError
+from sqlsync.sync.exceptions import IngestFieldError, PayloadTooLargeError, UnencodableValueError
 from sqlsync.sync.queue import MAX_MESSAGE_BYTES, MessageSink
 
 # Room for the envelope (event fields) and for SQS attributes within the 256 KiB limit.
@@ -42,11 +42,13 @@ def to_messages(event: SegmentEvent, budget: int = MESSAGE_BUDGET) -> list[str]:
             # Typed strings are checked by pydantic; free-form field values are only caught here.
             part = profile.model_dump_json()
         except PydanticSerializationError:
-            raise UnencodableValueError(f"profiles[{index}].fields: contains text that is not valid Unicode") from None
+            raise UnencodableValueError(
+                f"profiles[{index}].fields", "contains text that is not valid Unicode"
+            ) from None
         size = len(part.encode()) + 1
         if size > room:
             raise PayloadTooLargeError(
-                f"profiles[{index}] (id {profile.id!r}) is {size} bytes; one profile may take at most {room}"
+                f"profiles[{index}]", f"profile {profile.id!r} is {size} bytes; one profile may take at most {room}"
             )
         if parts and used + size > room:
             messages.append(head + ",".join(parts) + "]}")
@@ -57,7 +59,13 @@ def to_messages(event: SegmentEvent, budget: int = MESSAGE_BUDGET) -> list[str]:
     return messages
 
 
-def ingest(events: Sequence[SegmentEvent], sink: MessageSink) -> IngestResult:
-    bodies = [body for event in events for body in to_messages(event)]
+def ingest(events: Sequence[SegmentEvent], sink: MessageSink, *, batch: bool = False) -> IngestResult:
+    """Send the events; `batch`: they came as {"events": [...]}, so errors name `events[k].` first."""
+    bodies: list[str] = []
+    for index, event in enumerate(events):
+        try:
+            bodies += to_messages(event)
+        except IngestFieldError as exc:
+            raise (exc.within(f"events[{index}].") if batch else exc) from None
     sink.send(bodies)
     return IngestResult(events=len(events), messages=len(bodies))

@@ -18,16 +18,20 @@ MAX_MESSAGE_BYTES = 256 * 1024
 
 
 class MessageSink(Protocol):
-    def send(self, bodies: Sequence[str]) -> None:
-        """Enqueue every body, or raise EnqueueError naming how many could not be sent."""
+    def send(self, bodies: Sequence[str], delay_seconds: int = 0) -> None:
+        """Enqueue every body, invisible for `delay_seconds` (at most 900), or raise EnqueueError naming how
+        many could not be sent."""
 
 
 class InMemorySink:
     def __init__(self) -> None:
         self.bodies: list[str] = []
+        self.delays: list[int] = []
+        """The delay each body was sent with, in the order of `bodies`."""
 
-    def send(self, bodies: Sequence[str]) -> None:
+    def send(self, bodies: Sequence[str], delay_seconds: int = 0) -> None:
         self.bodies.extend(bodies)
+        self.delays.extend([delay_seconds] * len(bodies))
 
 
 class SQSSink:
@@ -44,16 +48,19 @@ class SQSSink:
             self._client = boto3.client("sqs")
         return self._client
 
-    def send(self, bodies: Sequence[str]) -> None:
+    def send(self, bodies: Sequence[str], delay_seconds: int = 0) -> None:
         for batch in _batches(bodies):
-            self._send_batch(batch)
+            self._send_batch(batch, delay_seconds)
 
-    def _send_batch(self, bodies: list[str]) -> None:
+    def _send_batch(self, bodies: list[str], delay_seconds: int) -> None:
         entries = {str(uuid.uuid4()): body for body in bodies}
         for attempt in range(self.attempts):
             response = self.client.send_message_batch(
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in entries.items()],
+                Entries=[
+                    {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_seconds}
+                    for entry_id, body in entries.items()
+                ],
             )
             failed = {item["Id"] for item in response.get("Failed", []) if not item.get("SenderFault")}
             permanent = [item for item in response.get("Failed", []) if item.get("SenderFault")]

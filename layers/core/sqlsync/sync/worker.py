@@ -15,11 +15,13 @@ through the same chunks (docs/pause-and-resume.md).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -38,7 +40,9 @@ from sqlsync.store.base import (
     StatsDelta,
     StatsStore,
 )
-from sqlsync.sync.catchup import config_version, stamp
+from sqlsync.sync.catchup import config_version, flush_message, stamp
+from sqlsync.sync.exceptions import EnqueueError
+from sqlsync.sync.queue import MessageSink
 from sqlsync.sync.targets import TargetResolver, target_key
 from sqlsync.template import CompiledTemplate, compile_template
 
@@ -93,15 +97,23 @@ class SyncWorker:
         stats: StatsStore,
         targets: Callable[[Integration], Target] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        queue: MessageSink | None = None,
     ) -> None:
         self.integrations = integrations
         self.ledger = ledger
         self.stats = stats
         self.targets = targets or TargetResolver()
         self.clock = clock
+        self.queue = queue
+        """The sync queue, for the delayed flush of a batch gathered under a batch_timeout. Without it
+        (tests, tools) batch_timeout is not honoured: every delivery is applied at once."""
 
     def process(self, messages: Sequence[QueueMessage]) -> SyncReport:
         """Apply a batch of queue messages; the report names the messages to retry."""
+        with _collector_paused():
+            return self._process(messages)
+
+    def _process(self, messages: Sequence[QueueMessage]) -> SyncReport:
         report = SyncReport()
         groups: dict[tuple[str, int], list[tuple[SegmentEvent, str]]] = defaultdict(list)
         by_id: dict[str, Integration] = {}
@@ -214,6 +226,25 @@ class SyncWorker:
         _merge(report, run, deltas)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector for one batch, then collect what the batch left.
+
+    A batch makes hundreds of thousands of short-lived, acyclic objects (parsed profiles, changes,
+    leads) that reference counting frees; left on, the collector walks them again and again, for a third
+    of the worker's time (`make bench`). Cycles made meanwhile (exceptions with their tracebacks) wait
+    until the end of the batch, whose size the event-source mapping bounds."""
+    if not gc.isenabled():  # somebody up the stack holds it already: theirs to restore
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect(1)  # everything the batch made is still in the youngest generation
+
+
 def _parse(message: QueueMessage) -> SegmentEvent | ResyncRequest | CatchUpRequest | None:
     """The message's event or request; None (logged) when unreadable."""
     try:
@@ -268,6 +299,9 @@ class _SegmentRun:
         self.profiles = 0
         self.skipped = 0
         self.holding = not integration.active
+        self.gathering = integration.active and integration.batch_timeout > 0 and worker.queue is not None
+        """Held like a paused integration's until the flush that the first hold sends, delayed by the
+        batch_timeout (a delivery of batch_size changes or more is applied at once: see `run`)."""
         self.held = 0
         self.held_since: str | None = None
         self.held_events: list[tuple[HeldKind, str]] = []
@@ -283,6 +317,10 @@ class _SegmentRun:
     # Flow --------------------------------------------------------------------------------
 
     def run(self, items: list[tuple[SegmentEvent, str]]) -> None:
+        if self.gathering:
+            changes = sum(len(event.profiles) for event, _ in items if event.type.carries_profiles)
+            self.gathering = changes < self.integration.batch_size
+            self.holding = self.gathering
         pending: dict[str, Change] = {}
         for event, message_id in sorted(items, key=lambda item: item[0].version):
             if event.type.carries_profiles:
@@ -296,8 +334,8 @@ class _SegmentRun:
             pending.clear()
             self.apply_segment_event(event, message_id)
         self.apply_profiles(list(pending.values()))
-        if self.holding:
-            self.mark_held(items)
+        if self.holding and self.mark_held(items) and self.gathering:
+            self.start_flush_timer(items)
 
     def fail_all(self, items: list[tuple[SegmentEvent, str]], message: str) -> None:
         self.failed.update(message_id for _, message_id in items)
@@ -320,9 +358,17 @@ class _SegmentRun:
         self.apply_ledger(claimed)
 
     def apply_segment_event(self, event: SegmentEvent, message_id: str) -> None:
+        integration_id, segment_id = self.integration.id, self.segment_id
         if event.type in (EventType.CLEARED, EventType.DELETED):
-            newer = self.ledger.claim_cleared(self.integration.id, self.segment_id, event.version)
+            newer = self.ledger.claim_cleared(integration_id, segment_id, event.version)
             if newer is not None:
+                self.skipped += 1
+                return
+        if event.type in (EventType.UPSERTED, EventType.DELETED):
+            # The segment's own state: an upsert older than the newest upsert or delete seen is stale. A
+            # delete runs whatever came before it (the platform does not reuse a deleted segment's id).
+            newer = self.ledger.claim_segment(integration_id, segment_id, event.version)
+            if newer is not None and event.type is EventType.UPSERTED:
                 self.skipped += 1
                 return
         if self.holding:
@@ -355,13 +401,14 @@ class _SegmentRun:
         self.held_events.append((kind, event.version))
         self.note_held(event.version)
 
-    def mark_held(self, items: list[tuple[SegmentEvent, str]]) -> None:
-        """Mark the segment pending from the oldest change held, after every claim of the run."""
+    def mark_held(self, items: list[tuple[SegmentEvent, str]]) -> bool:
+        """Mark the segment pending from the oldest change held, after every claim of the run; False when
+        there was nothing to mark or the mark was refused (the messages then go back)."""
         if self.held_since is None:
-            return
+            return False
         integration_id, segment_id = self.integration.id, self.segment_id
         if self.ledger.mark_pending(integration_id, segment_id, self.held_since, config_version(self.integration)):
-            return
+            return True
         # The segment was caught up under a newer configuration than this worker's cached one: the
         # integration is active again. Undo what only a catch-up would replay and let the messages come
         # back, to be applied by then (the claims stay: a redelivered event passes its equal version).
@@ -372,11 +419,33 @@ class _SegmentRun:
         )
         self.failed.update(message_id for _, message_id in items)
         self.held = 0
+        return False
+
+    def start_flush_timer(self, items: list[tuple[SegmentEvent, str]]) -> None:
+        """Send the flush of the gathered batch, delayed by the batch_timeout, unless one is on its way
+        (it applies these changes too: they are marked before the timer is looked at)."""
+        assert self.worker.queue is not None  # `gathering` says so
+        integration_id, segment_id, timeout = self.integration.id, self.segment_id, self.integration.batch_timeout
+        now = self.worker.clock()
+        if not self.ledger.start_flush_timer(
+            integration_id, segment_id, stamp(now + timedelta(seconds=timeout)), stamp(now)
+        ):
+            return
+        try:
+            self.worker.queue.send([flush_message(self.integration, segment_id, now)], delay_seconds=timeout)
+        except EnqueueError as exc:
+            # No flush would come for these changes until the next hold: let the messages come back instead.
+            self.ledger.stop_flush_timer(integration_id, segment_id)
+            self.failed.update(message_id for _, message_id in items)
+            self.errors.append(f"segment {segment_id}: the flush of the gathered batch could not be queued: {exc}")
+            logger.warning("integration %s: %s", integration_id, self.errors[-1])
 
     def catch_up(self, request: CatchUpRequest, message_id: str) -> None:
         """Apply what the ledger kept while the integration was paused, then remove the pending mark, only
         if no hold came meanwhile (else again, with the mark as it is now)."""
         integration_id, segment_id = self.integration.id, self.segment_id
+        # A hold from now on starts the next flush timer (gathered batches): this run may not see it.
+        self.ledger.stop_flush_timer(integration_id, segment_id)
         # From now on a worker whose cached configuration still says "paused" cannot mark this segment
         # (mark_pending refuses it): its events go back to the queue instead of waiting for a next resume.
         self.ledger.note_resumed(integration_id, segment_id, config_version(self.integration))
@@ -393,6 +462,10 @@ class _SegmentRun:
                     self.ledger.drop_held_event(integration_id, segment_id, kind, held.version)
             if self.ledger.finish_pending(integration_id, segment_id, pending.holds):
                 return
+        if request.reason == "batch_timeout":
+            # Holds keep coming: each started its own timer after ours stopped, so their flush is on its way.
+            logger.info("flush %s: the segment is still gathering; its next flush takes the rest", request.id)
+            return
         logger.warning(
             "catch-up %s: the segment is still being held after %d rounds; retried later", request.id, RECONCILE_ROUNDS
         )
@@ -425,7 +498,7 @@ class _SegmentRun:
             changes = []
             for entry in self.ledger.members_since(integration_id, segment_id, pending.since):
                 if cleared > entry.version:
-                    entry = replace(entry, version=cleared, state="out")
+                    entry = entry._replace(version=cleared, state="out")
                 changes.append(_as_change(entry, message_id, context))
         self.apply_ledger(changes)
         if message_id in self.failed:
@@ -550,7 +623,7 @@ class _SegmentRun:
             for change in moved:
                 entry = current[change.profile_id]
                 if cleared > entry.version:
-                    entry = replace(entry, version=cleared, state="out")
+                    entry = entry._replace(version=cleared, state="out")
                 redo.append(_as_change(entry, change.message_id, change.event))
             applied = [change for chunk in self.chunks(redo) for change in self.execute_bisecting(chunk)]
         if applied:
