@@ -24,7 +24,8 @@ from sqlsync.models.events import EventType, Profile, Segment, SegmentEvent
 from sqlsync.models.integrations import Integration, Templates
 from sqlsync.store.memory import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync.ingest import to_messages
-from sqlsync.sync.worker import QueueMessage, SyncWorker
+from sqlsync.sync.queue import QueueMessage
+from sqlsync.sync.worker import SyncWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = 1

@@ -14,18 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from testkit import ROOT
+from testkit import ROOT, unavailable
 
-REQUIRE_SERVICES = os.environ.get("SQLSYNC_REQUIRE_SERVICES") == "1"
 PG_ADMIN_URL = os.environ.get("SQLSYNC_TEST_POSTGRES", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres")
 MARIADB_ADMIN_URL = os.environ.get("SQLSYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
 
 
 def _unavailable(service: str, error: Exception) -> None:
-    message = f"{service} is not reachable: {error}"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message} (SQLSYNC_REQUIRE_SERVICES=1)")
-    pytest.skip(message)
+    unavailable(f"{service} is not reachable: {error}")
 
 
 def _scratch_database(admin_url: str, service: str, create: str, drop: str) -> Iterator[str]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import os
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlsync.connectors import target_for
 from sqlsync.models import Integration, SegmentEvent
@@ -95,3 +96,70 @@ def load_function(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# Handlers as Lambda calls them ------------------------------------------------------------------------
+
+
+class Context:
+    function_name = "test"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def http(
+    method: str, path: str, body: Any = None, query: dict[str, str] | None = None, account: int | None = 1
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event, authorized for `account` as the Lambda authorizer
+    would (None: no authorizer context at all)."""
+    query = query or {}
+    context: dict[str, Any] = {"http": {"method": method, "path": path, "sourceIp": "127.0.0.1"}, "stage": "$default"}
+    if account is not None:
+        context["authorizer"] = {"lambda": {"account_id": account, "key_id": "k"}}
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "&".join(f"{key}={value}" for key, value in query.items()),
+        "queryStringParameters": query or None,
+        "headers": {"content-type": "application/json"},
+        "requestContext": context,
+        "body": body if body is None or isinstance(body, str) else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def call(function: Any, request: dict[str, Any]) -> tuple[int, Any]:
+    response = function.lambda_handler(request, Context())
+    body = response.get("body") or "null"
+    return int(response["statusCode"]), json.loads(body)
+
+
+def queued(queue_url: str) -> list[str]:
+    import boto3
+
+    sqs = boto3.client("sqs")
+    bodies: list[str] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return bodies
+        bodies += [message["Body"] for message in batch]
+
+
+# Services --------------------------------------------------------------------------------------------
+
+REQUIRE_SERVICES = os.environ.get("SQLSYNC_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the test, or fail it under SQLSYNC_REQUIRE_SERVICES=1 (CI), where every service must be there."""
+    import pytest
+
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (SQLSYNC_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)

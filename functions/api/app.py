@@ -1,4 +1,4 @@
-"""Configuration API: connectors, integrations, template preview and sync statistics."""
+"""Configuration API: connectors, integrations, template preview, sync statistics, action hooks."""
 
 from __future__ import annotations
 
@@ -19,8 +19,12 @@ from sqlsync.api.errors import FieldError, error_response, install_error_handler
 from sqlsync.connectors.service import ConnectorService
 from sqlsync.connectors.service import public_view as connector_view
 from sqlsync.connectors.urls import ConnectorError, ConnectorInUseError
+from sqlsync.hooks.exceptions import HookError
+from sqlsync.hooks.service import HookService
+from sqlsync.hooks.service import public_view as hook_view
 from sqlsync.models.connectors import Connector, ConnectorIn, ConnectorOut, ValidationOut
 from sqlsync.models.deadletters import DeadLettersOut, RedriveOut
+from sqlsync.models.hooks import Hook, HookIn, HookOut, HookStatsOut, HookTestOut, SigningSecretOut
 from sqlsync.models.integrations import Integration, IntegrationIn, ResyncIn, ResyncOut, StatsOut
 from sqlsync.models.preview import PreviewIn, PreviewOut
 from sqlsync.settings import Settings
@@ -40,8 +44,8 @@ OPENAPI_INFO: dict[str, Any] = {
     "title": "sqlsync configuration API",
     "version": "1.0.0",
     "description": (
-        "Connectors, segment-sync integrations, template preview and sync statistics. Every call acts for "
-        "the account of its API key (Authorization: Bearer <key>); another account's objects are not found."
+        "Connectors, segment-sync integrations, template preview, sync statistics and action hooks. Every call "
+        "acts for the account of its API key (Authorization: Bearer <key>); another account's objects are not found."
     ),
     "security_schemes": {
         "apiKey": HTTPBearer(description="An account's API key, issued with `python -m sqlsync.accounts issue`")
@@ -53,6 +57,7 @@ _service: IntegrationService | None = None
 _connectors: ConnectorService | None = None
 _sink: MessageSink | None = None
 _dead_letters: DeadLetters | None = None
+_hooks: HookService | None = None
 
 
 def found(value: T | None, kind: str, object_id: str) -> T:
@@ -234,12 +239,105 @@ def integration_stats(
     end: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> StatsOut:
     _integration(integration_id)
+    start, end = _window(start, end)
+    stats: StatsOut = service().statistics(integration_id, start, end)
+    return stats
+
+
+def hooks() -> HookService:
+    global _hooks
+    if _hooks is None:
+        settings = Settings.from_env()
+        _hooks = HookService(
+            service().config, SecretsManagerStore(), settings.hook_allow_private_destinations, service().stats
+        )
+    return _hooks
+
+
+def _hook(hook_id: str) -> Hook:
+    return found(hooks().get(account(), hook_id), "hook", hook_id)
+
+
+@app.post("/v1/hooks", summary="Create an action hook: chosen platform events to HTTP, RabbitMQ or Kafka")
+def create_hook(body: HookIn) -> Response[HookOut]:
+    hook = hooks().create(account(), body)
+    logger.info("hook created", extra={"hook_id": hook.id, "destination": hook.destination.kind})
+    return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, hook_view(hook))
+
+
+@app.get("/v1/hooks", summary="List the caller's hooks")
+def list_hooks() -> list[HookOut]:
+    return [hook_view(hook) for hook in hooks().list(account())]
+
+
+@app.get("/v1/hooks/<hook_id>", summary="Get one hook (secrets masked)")
+def get_hook(hook_id: str) -> HookOut:
+    return hook_view(_hook(hook_id))
+
+
+@app.put("/v1/hooks/<hook_id>", summary="Replace a hook; omitted secrets of the same destination are kept")
+def update_hook(hook_id: str, body: HookIn) -> HookOut:
+    hook = found(hooks().update(account(), hook_id, body), "hook", hook_id)
+    logger.info("hook updated", extra={"hook_id": hook.id})
+    return hook_view(hook)
+
+
+@app.delete("/v1/hooks/<hook_id>", summary="Delete a hook and its secrets")
+def delete_hook(hook_id: str) -> Response[str]:
+    if not hooks().delete(account(), hook_id):
+        raise NotFoundError(f"hook {hook_id!r} not found")
+    return Response(HTTPStatus.NO_CONTENT, content_types.APPLICATION_JSON, "")
+
+
+@app.post("/v1/hooks/<hook_id>/activate", summary="Start forwarding events")
+def activate_hook(hook_id: str) -> HookOut:
+    return hook_view(found(hooks().set_active(account(), hook_id, True), "hook", hook_id))
+
+
+@app.post("/v1/hooks/<hook_id>/pause", summary="Stop forwarding events (events that come meanwhile are not kept)")
+def pause_hook(hook_id: str) -> HookOut:
+    return hook_view(found(hooks().set_active(account(), hook_id, False), "hook", hook_id))
+
+
+@app.post("/v1/hooks/<hook_id>/clone", summary="Copy a hook, paused, with the same destination and secrets")
+def clone_hook(hook_id: str) -> Response[HookOut]:
+    hook = found(hooks().clone(account(), hook_id), "hook", hook_id)
+    return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, hook_view(hook))
+
+
+@app.get("/v1/hooks/<hook_id>/signing-secret", summary="The secret that signs an HTTP hook's requests")
+def hook_signing_secret(hook_id: str) -> SigningSecretOut:
+    secret = hooks().signing_secret(_hook(hook_id))
+    if secret is None:
+        raise FieldError("destination.kind", "only HTTP hooks sign their requests", HTTPStatus.CONFLICT)
+    return SigningSecretOut(signing_secret=secret)
+
+
+@app.post("/v1/hooks/<hook_id>/test", summary="Send one sample event to the destination now and say how it went")
+def test_hook(hook_id: str) -> HookTestOut:
+    result = hooks().test(_hook(hook_id))
+    logger.info("hook tested", extra={"hook_id": hook_id, "ok": result.ok})
+    return result
+
+
+@app.get("/v1/hooks/<hook_id>/stats", summary="Delivery statistics per minute: sent, retried, failed")
+def hook_stats(
+    hook_id: str,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+) -> HookStatsOut:
+    _hook(hook_id)
+    start, end = _window(start, end)
+    return hooks().statistics(hook_id, start, end)
+
+
+def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """The stats window asked for: `to` defaults to now, `from` to 24 hours before `to`."""
     end = _in_range(_aware(end), "to") if end else datetime.now(UTC)
     start = _in_range(_aware(start), "from") if start else _in_range(end, "to", timedelta(hours=24))
     if start > end:
         raise FieldError("from", "must not be after 'to'", HTTPStatus.BAD_REQUEST)
-    stats: StatsOut = service().statistics(integration_id, start, end)
-    return stats
+    return start, end
 
 
 def _in_range(moment: datetime, field: str, back: timedelta = timedelta()) -> datetime:
@@ -260,6 +358,10 @@ def _invalid_integration(exc: InvalidIntegrationError) -> Response[str]:
     return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [detail])
 
 
+def _invalid_hook(exc: HookError) -> Response[str]:
+    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": exc.field, "message": exc.message}])
+
+
 def _invalid_connector(exc: ConnectorError) -> Response[str]:
     status = HTTPStatus.CONFLICT if isinstance(exc, ConnectorInUseError) else HTTPStatus.UNPROCESSABLE_ENTITY
     return error_response(status, str(exc), [{"field": exc.field, "message": exc.message}])
@@ -277,6 +379,7 @@ install_error_handlers(
     {
         InvalidIntegrationError: _invalid_integration,
         ConnectorError: _invalid_connector,
+        HookError: _invalid_hook,
         DeadLetterError: _dead_letters_failed,
     },
 )

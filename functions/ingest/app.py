@@ -1,4 +1,5 @@
-"""Ingest: POST /v1/events -> validated events on the sync queue. The hot path: no database driver here."""
+"""Ingest: POST /v1/events -> segment events on the sync queue, activity events on the hook queue (one message
+per hook they pass). The hot path: no database driver here."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sqlsync.api.auth import caller_account
 from sqlsync.api.errors import FieldError, error_response, install_error_handlers
-from sqlsync.models.events import EventBatch, EventsBody, events_of
+from sqlsync.hooks.fanout import HookFanout
+from sqlsync.models.hooks import Hook
+from sqlsync.models.ingest import EventBatch, EventsBody, events_of
 from sqlsync.settings import Settings
+from sqlsync.store.dynamodb import DynamoDBConfigStore
+from sqlsync.sync.cache import TtlCache
 from sqlsync.sync.exceptions import PayloadTooLargeError, UnencodableValueError
 from sqlsync.sync.ingest import ingest
 from sqlsync.sync.queue import MessageSink, SQSSink
@@ -23,6 +28,7 @@ logger = Logger()
 metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)
 _sink: MessageSink | None = None
+_fanout: HookFanout | None = None
 
 
 def sink() -> MessageSink:
@@ -33,7 +39,18 @@ def sink() -> MessageSink:
     return _sink
 
 
-@app.post("/v1/events", summary="Accept platform events for segment sync")
+def fanout() -> HookFanout:
+    """Each account's hooks, read through a cache: a changed hook takes effect within its TTL."""
+    global _fanout
+    if _fanout is None:
+        settings = Settings.from_env()
+        config = DynamoDBConfigStore(settings.config_table)
+        cache: TtlCache[int, list[Hook]] = TtlCache(settings.config_cache_seconds)
+        _fanout = HookFanout(lambda account: cache.get(account, config.list_hooks), SQSSink(settings.hook_queue_url))
+    return _fanout
+
+
+@app.post("/v1/events", summary="Accept platform events: segment events for sync, activity events for hooks")
 def post_events(body: Annotated[EventsBody, Body()]) -> Response[dict[str, int]]:
     events = events_of(body)
     account = caller_account(app.current_event)
@@ -41,13 +58,15 @@ def post_events(body: Annotated[EventsBody, Body()]) -> Response[dict[str, int]]
         if event.account_id != account:
             field = f"events[{index}].account_id" if isinstance(body, EventBatch) else "account_id"
             raise FieldError(field, f"not the account of this API key ({account})", HTTPStatus.FORBIDDEN)
-    result = ingest(events, sink(), batch=isinstance(body, EventBatch))
+    result = ingest(events, sink(), batch=isinstance(body, EventBatch), hooks=fanout())
     metrics.add_metric("EventsIngested", MetricUnit.Count, result.events)
-    logger.info("enqueued", extra={"events": result.events, "messages": result.messages})
+    logger.info(
+        "enqueued", extra={"events": result.events, "messages": result.messages, "hook_messages": result.hook_messages}
+    )
     return Response(
         HTTPStatus.ACCEPTED,
         content_types.APPLICATION_JSON,
-        {"accepted": result.events, "messages": result.messages},
+        {"accepted": result.events, "messages": result.messages, "hook_messages": result.hook_messages},
     )
 
 

@@ -16,9 +16,9 @@ from sqlsync.settings import Settings
 from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBLedgerStore, DynamoDBStatsStore
 from sqlsync.store.secrets import SecretsManagerStore
 from sqlsync.sync.integrations import CachedIntegrations
-from sqlsync.sync.queue import SQSSink
+from sqlsync.sync.queue import QueueMessage, SQSSink
 from sqlsync.sync.targets import TargetResolver
-from sqlsync.sync.worker import QueueMessage, SyncWorker
+from sqlsync.sync.worker import SyncWorker
 
 logger = Logger()
 metrics = Metrics()

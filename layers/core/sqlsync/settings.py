@@ -14,6 +14,13 @@ class Settings:
     sync_queue_url: str
     sync_dlq_url: str = ""
     config_cache_seconds: float = 30.0
+    hook_queue_url: str = ""
+    hook_dlq_url: str = ""
+    hook_retry_times: int = 4
+    """Delivery attempts of a hook batch before it goes to the hook dead-letter queue (the vendor's default)."""
+    hook_retry_period_seconds: int = 15
+    hook_allow_private_destinations: bool = False
+    """Hooks may target loopback and private addresses (tests, a VPC); link-local/metadata never."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -24,4 +31,9 @@ class Settings:
             sync_queue_url=os.environ.get("SYNC_QUEUE_URL", ""),
             sync_dlq_url=os.environ.get("SYNC_DLQ_URL", ""),
             config_cache_seconds=float(os.environ.get("SQLSYNC_CONFIG_CACHE_SECONDS", "30")),
+            hook_queue_url=os.environ.get("HOOK_QUEUE_URL", ""),
+            hook_dlq_url=os.environ.get("HOOK_DLQ_URL", ""),
+            hook_retry_times=int(os.environ.get("HOOK_RETRY_TIMES", "4")),
+            hook_retry_period_seconds=int(os.environ.get("HOOK_RETRY_PERIOD_SEC", "15")),
+            hook_allow_private_destinations=os.environ.get("HOOK_ALLOW_PRIVATE_DESTINATIONS", "false") == "true",
         )

@@ -1,4 +1,5 @@
-"""A throwaway public-key infrastructure for TLS tests: a CA, and certificates it signs, as PEM text.
+"""A throwaway public-key infrastructure for TLS tests: a CA, and certificates it signs, as PEM text; and what
+the tests' throwaway TLS servers share (a free port, skip-or-fail when the server binaries are missing).
 
 Built with the `cryptography` package (in the test environment through moto). EC P-256 keys: fast to make.
 """
@@ -6,6 +7,7 @@ Built with the `cryptography` package (in the test environment through moto). EC
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +15,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a throwaway server."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -21,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from integration.connectors.pki import CertificateAuthority, Issued
+from integration.connectors.pki import CertificateAuthority, Issued, free_port
 from sqlsync.connectors import Target, TargetError
-from sqlsync.dialects.connect import ConnectOptions, TlsOptions
+from sqlsync.dialects.connect import TlsOptions
+from testkit import unavailable
 
-REQUIRE_SERVICES = os.environ.get("SQLSYNC_REQUIRE_SERVICES") == "1"
 SSL_STATUS = "SELECT ssl, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 
 pytestmark = pytest.mark.services
@@ -41,23 +40,11 @@ class TlsServer:
         return f"postgresql+pg8000://postgres@{host}:{self.port}/postgres"
 
 
-def _unavailable(reason: str) -> None:
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (SQLSYNC_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
-
-
 def _postgres_bin() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda path: int(Path(path).parts[-3]))
     if not found:
-        _unavailable("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+        unavailable("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
     return Path(found[-1]).parent
-
-
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +71,7 @@ def tls_server() -> Iterator[TlsServer]:
             path.chmod(0o600)  # PostgreSQL refuses a key others can read
             if owner:
                 os.chown(path, owner.pw_uid, owner.pw_gid)
-        port = _free_port()
+        port = free_port()
         with (data / "postgresql.conf").open("a") as conf:
             conf.write(
                 f"\nlisten_addresses = '127.0.0.1,127.0.0.2'\nport = {port}\nunix_socket_directories = '{root}'\n"
@@ -98,26 +85,13 @@ def tls_server() -> Iterator[TlsServer]:
             run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "30", "start")
         except subprocess.CalledProcessError as exc:
             log = (root / "log").read_text() if (root / "log").exists() else ""
-            _unavailable(f"the TLS test cluster did not start: {exc.stderr.decode()} {log}")
+            unavailable(f"the TLS test cluster did not start: {exc.stderr.decode()} {log}")
         try:
             yield TlsServer(port, ca, ca.issue_client("sqlsync-client"))
         finally:
             run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def connect() -> Iterator[Callable[[str, TlsOptions | None], Target]]:
-    made: list[Target] = []
-
-    def make(url: str, tls: TlsOptions | None) -> Target:
-        made.append(Target(url, ConnectOptions(connect_timeout=5, tls=tls)))
-        return made[-1]
-
-    yield make
-    for target in made:
-        target.dispose()
 
 
 def ssl_status(target: Target) -> tuple[bool, str | None]:

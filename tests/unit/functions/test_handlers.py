@@ -10,57 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
-from testkit import ROOT, event, load_function, rows, run_sql
+from testkit import ROOT, Context, call, event, http, load_function, queued, rows, run_sql
 
 EVENTS = ROOT / "events"
-
-
-class Context:
-    function_name = "test"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def http(
-    method: str, path: str, body: Any = None, query: dict[str, str] | None = None, account: int | None = 1
-) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload 2.0) event, authorized for `account` as the Lambda authorizer
-    would (None: no authorizer context at all)."""
-    query = query or {}
-    context: dict[str, Any] = {"http": {"method": method, "path": path, "sourceIp": "127.0.0.1"}, "stage": "$default"}
-    if account is not None:
-        context["authorizer"] = {"lambda": {"account_id": account, "key_id": "k"}}
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": "&".join(f"{key}={value}" for key, value in query.items()),
-        "queryStringParameters": query or None,
-        "headers": {"content-type": "application/json"},
-        "requestContext": context,
-        "body": body if body is None or isinstance(body, str) else json.dumps(body),
-        "isBase64Encoded": False,
-    }
-
-
-def call(function: Any, request: dict[str, Any]) -> tuple[int, Any]:
-    response = function.lambda_handler(request, Context())
-    body = response.get("body") or "null"
-    return int(response["statusCode"]), json.loads(body)
-
-
-def queued(queue_url: str) -> list[str]:
-    sqs = boto3.client("sqs")
-    bodies: list[str] = []
-    while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not batch:
-            return bodies
-        bodies += [message["Body"] for message in batch]
 
 
 def integration_body(target_url: str, **changes: Any) -> dict[str, Any]:
@@ -78,7 +30,7 @@ def test_ingest_enqueues_valid_events_and_names_the_field_of_bad_ones(aws: dict[
     ingest = load_function("ingest")
     sample = json.loads(Path(EVENTS / "platform" / "profiles_added.json").read_text())
     status, body = call(ingest, http("POST", "/v1/events", {"events": [sample, {**sample, "id": "other"}]}))
-    assert (status, body) == (202, {"accepted": 2, "messages": 2})
+    assert (status, body) == (202, {"accepted": 2, "messages": 2, "hook_messages": 0})
     assert [json.loads(message)["id"] for message in queued(aws["SyncQueue"])] == [sample["id"], "other"]
     # a bad event anywhere in the request: 422 naming it, and nothing enqueued
     status, body = call(

@@ -22,6 +22,9 @@ _TRANSIENT_CODES = frozenset({1040, 1053, 1205, 1213, 1317, 1969, 2002, 2003, 20
 # Syntax error, unknown table/column/database, access denied: no quoted value can cause these.
 _STATEMENT_CODES = frozenset({1044, 1045, 1049, 1054, 1064, 1142, 1143, 1146, 1149})
 
+# PyMySQL's connect() arguments that, when truthy, replace the `ssl` context with one PyMySQL builds itself.
+_PYMYSQL_TLS_ARGUMENTS = ("ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity")
+
 _BACKSLASH_ESCAPES = str.maketrans(
     {"\\": "\\\\", "\x00": "\\0", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z", "'": "\\'", '"': '\\"'}
 )
@@ -70,7 +73,16 @@ class MySQLDialect(Dialect):
         # the handshake on, so a host that accepts TCP and never answers fails within connect_timeout.
         # `on_connect` then sets the read and write timeouts for queries.
         # Without TLS options no TLS at all: PyMySQL 1.2 otherwise tries TLS without verifying anything.
-        tls: dict[str, object] = {"ssl_disabled": True} if options.tls is None else {"ssl": ssl_context(options.tls)}
+        # With them our context, and every PyMySQL argument that would replace it pinned: a connector's DSN
+        # options reach connect() as strings, and a truthy ssl_verify_cert/ssl_verify_identity/ssl_ca/ssl_cert/
+        # ssl_key makes PyMySQL build its own context instead (our CA and client certificate dropped, the host
+        # name unchecked, "ssl_verify_cert=false" verifying nothing), and a truthy ssl_disabled ("false"
+        # included) turns TLS off.
+        tls: dict[str, object] = (
+            {"ssl_disabled": True}
+            if options.tls is None
+            else {"ssl": ssl_context(options.tls), "ssl_disabled": False, **dict.fromkeys(_PYMYSQL_TLS_ARGUMENTS)}
+        )
         return {
             "connect_timeout": options.connect_timeout,
             "read_timeout": options.connect_timeout,

@@ -1,10 +1,9 @@
 """Pydantic models at the boundaries: platform events, integrations."""
 
-from sqlsync.models.events import EventBatch, EventType, Profile, Segment, SegmentEvent
+from sqlsync.models.events import EventType, Profile, Segment, SegmentEvent
 from sqlsync.models.integrations import Integration, IntegrationIn, Templates
 
 __all__ = [
-    "EventBatch",
     "EventType",
     "Integration",
     "IntegrationIn",

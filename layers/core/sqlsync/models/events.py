@@ -1,4 +1,5 @@
-"""Platform events as the ingest endpoint accepts them and the sync queue carries them."""
+"""Segment events as the ingest endpoint accepts them and the sync queue carries them (activity events for
+action hooks: models/hooks.py; the request body that takes both: models/ingest.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -106,27 +107,3 @@ class CatchUpRequest(BaseModel):
 def version_of(occurred_at: datetime, event_id: str) -> str:
     # Fixed-width UTC timestamp first, so plain string comparison orders versions by time.
     return f"{occurred_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{event_id}"
-
-
-class EventBatch(BaseModel):
-    """The body of POST /v1/events when it carries several events."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    events: list[SegmentEvent] = Field(min_length=1, max_length=1000)
-
-
-def _body_kind(value: Any) -> str:
-    return "batch" if isinstance(value, dict) and "events" in value else "event"
-
-
-# POST /v1/events takes one event or {"events": [...]}; the discriminator picks the shape first so that
-# validation errors speak about that shape only.
-EventsBody = Annotated[
-    Annotated[SegmentEvent, Tag("event")] | Annotated[EventBatch, Tag("batch")],
-    Discriminator(_body_kind),
-]
-
-
-def events_of(body: SegmentEvent | EventBatch) -> list[SegmentEvent]:
-    return body.events if isinstance(body, EventBatch) else [body]

@@ -10,10 +10,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from sqlsync.models.connectors import Connector
 from sqlsync.models.integrations import Integration
+
+if TYPE_CHECKING:
+    from sqlsync.models.hooks import Hook
 
 MembershipState = Literal["in", "out"]
 HeldKind = Literal["clear", "upsert"]
@@ -163,6 +166,8 @@ class StatsDelta:
     profiles: int = 0
     errors: int = 0
     last_error: str | None = None
+    retried: int = 0
+    """Action hooks only: events put back for a later attempt."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,7 @@ class StatsBucket:
     errors: int
     last_error: str | None = None
     last_error_at: str | None = None
+    retried: int = 0
 
 
 def minute_bucket(at: datetime) -> str:
@@ -222,6 +228,26 @@ class ConfigStore(ABC):
     def delete_connector(self, connector_id: str) -> bool:
         """True when it existed."""
         return self.delete_body("connector", connector_id)
+
+    # Hook models are imported on use: the sync worker never needs them (cold start).
+
+    def put_hook(self, hook: Hook) -> None:
+        self.put_body("hook", hook.id, hook.account_id, hook.model_dump_json())
+
+    def get_hook(self, hook_id: str) -> Hook | None:
+        from sqlsync.models.hooks import Hook
+
+        body = self.get_body("hook", hook_id)
+        return None if body is None else Hook.model_validate_json(body)
+
+    def list_hooks(self, account_id: int) -> list[Hook]:
+        from sqlsync.models.hooks import Hook
+
+        return [Hook.model_validate_json(body) for body in self.list_bodies("hook", account_id)]
+
+    def delete_hook(self, hook_id: str) -> bool:
+        """True when it existed."""
+        return self.delete_body("hook", hook_id)
 
     @abstractmethod
     def put_body(self, kind: str, object_id: str, account_id: int, body: str) -> None: ...

@@ -554,6 +554,9 @@ class DynamoDBStatsStore(_Table, StatsStore):
             ":e": {"N": str(delta.errors)},
             ":ttl": {"N": str(expires_at(bucket))},
         }
+        if delta.retried:
+            update = update.replace(" SET", ", retried :r SET")
+            values[":r"] = {"N": str(delta.retried)}
         if delta.last_error is not None:
             update += ", last_error = :le, last_error_at = :at"
             values[":le"] = {"S": delta.last_error[:LAST_ERROR_MAX_CHARS]}
@@ -589,6 +592,7 @@ class DynamoDBStatsStore(_Table, StatsStore):
                 errors=int(item["errors"]["N"]),
                 last_error=item["last_error"]["S"] if "last_error" in item else None,
                 last_error_at=item["last_error_at"]["S"] if "last_error_at" in item else None,
+                retried=int(item["retried"]["N"]) if "retried" in item else 0,
             )
             for item in items
         ]

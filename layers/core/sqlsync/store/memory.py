@@ -287,6 +287,7 @@ class _Counters:
     statements: int = 0
     profiles: int = 0
     errors: int = 0
+    retried: int = 0
     last_error: str | None = None
     last_error_at: str | None = None
 
@@ -316,6 +317,7 @@ class InMemoryStatsStore(StatsStore):
             bucket.statements += delta.statements
             bucket.profiles += delta.profiles
             bucket.errors += delta.errors
+            bucket.retried += delta.retried
             if delta.last_error is not None:
                 bucket.last_error = delta.last_error[:LAST_ERROR_MAX_CHARS]
                 bucket.last_error_at = error_time(at)
@@ -334,6 +336,7 @@ class InMemoryStatsStore(StatsStore):
                     errors=counters.errors,
                     last_error=counters.last_error,
                     last_error_at=counters.last_error_at,
+                    retried=counters.retried,
                 )
                 for name, counters in sorted(self._buckets.get(integration_id, {}).items())
                 if first <= name <= last

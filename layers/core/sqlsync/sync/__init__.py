@@ -9,8 +9,8 @@ from sqlsync.sync.exceptions import (
 )
 from sqlsync.sync.ingest import IngestResult, ingest, to_messages
 from sqlsync.sync.integrations import CachedIntegrations, IntegrationService, check_integration
-from sqlsync.sync.queue import InMemorySink, MessageSink, SQSSink
-from sqlsync.sync.worker import QueueMessage, SyncReport, SyncWorker
+from sqlsync.sync.queue import InMemorySink, MessageSink, QueueMessage, SQSSink
+from sqlsync.sync.worker import SyncReport, SyncWorker
 
 __all__ = [
     "CachedIntegrations",

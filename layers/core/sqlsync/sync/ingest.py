@@ -10,12 +10,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic_core import PydanticSerializationError
 
 from sqlsync.models.events import SegmentEvent
+from sqlsync.models.hooks import ActivityEvent
 from sqlsync.sync.exceptions import IngestFieldError, PayloadTooLargeError, UnencodableValueError
 from sqlsync.sync.queue import MAX_MESSAGE_BYTES, MessageSink
+
+if TYPE_CHECKING:
+    from sqlsync.hooks.fanout import HookFanout
 
 # Room for the envelope (event fields) and for SQS attributes within the 256 KiB limit.
 MESSAGE_BUDGET = MAX_MESSAGE_BYTES - 8 * 1024
@@ -25,6 +30,7 @@ MESSAGE_BUDGET = MAX_MESSAGE_BYTES - 8 * 1024
 class IngestResult:
     events: int
     messages: int
+    hook_messages: int = 0
 
 
 def to_messages(event: SegmentEvent, budget: int = MESSAGE_BUDGET) -> list[str]:
@@ -59,13 +65,28 @@ def to_messages(event: SegmentEvent, budget: int = MESSAGE_BUDGET) -> list[str]:
     return messages
 
 
-def ingest(events: Sequence[SegmentEvent], sink: MessageSink, *, batch: bool = False) -> IngestResult:
-    """Send the events; `batch`: they came as {"events": [...]}, so errors name `events[k].` first."""
+def ingest(
+    events: Sequence[SegmentEvent | ActivityEvent],
+    sink: MessageSink,
+    *,
+    batch: bool = False,
+    hooks: HookFanout | None = None,
+) -> IngestResult:
+    """Segment events to the sync queue, activity events to the hook queue (one message per hook they
+    pass). Everything is built and checked before anything is sent. `batch`: the events came as
+    {"events": [...]}, so errors name `events[k].` first."""
     bodies: list[str] = []
+    activity: list[tuple[int, ActivityEvent]] = []
     for index, event in enumerate(events):
+        if isinstance(event, ActivityEvent):
+            activity.append((index, event))
+            continue
         try:
             bodies += to_messages(event)
         except IngestFieldError as exc:
             raise (exc.within(f"events[{index}].") if batch else exc) from None
+    hook_bodies = hooks.bodies(activity, batch) if hooks is not None and activity else []
     sink.send(bodies)
-    return IngestResult(events=len(events), messages=len(bodies))
+    if hooks is not None and hook_bodies:
+        hooks.sink.send(hook_bodies)
+    return IngestResult(events=len(events), messages=len(bodies), hook_messages=len(hook_bodies))

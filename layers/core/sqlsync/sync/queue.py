@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from sqlsync.sync.exceptions import EnqueueError
@@ -15,6 +16,14 @@ if TYPE_CHECKING:
 # SQS limits: 10 entries per SendMessageBatch, 256 KiB for one message and for a whole batch.
 MAX_BATCH_ENTRIES = 10
 MAX_MESSAGE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    """A message as an SQS event source hands it to a function."""
+
+    message_id: str
+    body: str
 
 
 class MessageSink(Protocol):

@@ -42,7 +42,7 @@ from sqlsync.store.base import (
 )
 from sqlsync.sync.catchup import config_version, flush_message, stamp
 from sqlsync.sync.exceptions import EnqueueError
-from sqlsync.sync.queue import MessageSink
+from sqlsync.sync.queue import MessageSink, QueueMessage
 from sqlsync.sync.targets import TargetResolver, target_key
 from sqlsync.template import CompiledTemplate, compile_template
 
@@ -54,12 +54,6 @@ _STATE_EVENT: dict[MembershipState, EventType] = {
     "in": EventType.PROFILES_ADDED,
     "out": EventType.PROFILES_REMOVED,
 }
-
-
-@dataclass(frozen=True)
-class QueueMessage:
-    message_id: str
-    body: str
 
 
 class Change(NamedTuple):

@@ -1,0 +1,64 @@
+"""Hook dispatcher: a batch of hook-queue messages -> each hook's destination; retries and dead letters are
+new messages (sqlsync.hooks.dispatch), so only messages that could not be requeued go back (partial batch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sqlsync.hooks.dispatch import HookDispatcher
+from sqlsync.hooks.senders import SenderPool
+from sqlsync.models.hooks import Hook
+from sqlsync.settings import Settings
+from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBStatsStore
+from sqlsync.store.secrets import SecretsManagerStore
+from sqlsync.sync.cache import TtlCache
+from sqlsync.sync.queue import QueueMessage, SQSSink
+
+logger = Logger()
+metrics = Metrics()
+_dispatcher: HookDispatcher | None = None
+
+
+def dispatcher() -> HookDispatcher:
+    """Stores, caches and open connections are made on first use and kept for the life of the warm Lambda."""
+    global _dispatcher
+    if _dispatcher is None:
+        settings = Settings.from_env()
+        config = DynamoDBConfigStore(settings.config_table)
+        hooks: TtlCache[str, Hook | None] = TtlCache(settings.config_cache_seconds)
+        _dispatcher = HookDispatcher(
+            hooks=lambda hook_id: hooks.get(hook_id, config.get_hook),
+            senders=SenderPool(SecretsManagerStore(), settings.hook_allow_private_destinations),
+            stats=DynamoDBStatsStore(settings.stats_table),
+            retries=SQSSink(settings.hook_queue_url),
+            dead_letters=SQSSink(settings.hook_dlq_url),
+            retry_times=settings.hook_retry_times,
+            retry_period_seconds=settings.hook_retry_period_seconds,
+        )
+    return _dispatcher
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    messages = [QueueMessage(record["messageId"], record["body"]) for record in event["Records"]]
+    report = dispatcher().process(messages)
+    metrics.add_metric("HookEventsSent", MetricUnit.Count, report.sent)
+    metrics.add_metric("HookEventsRetried", MetricUnit.Count, report.retried)
+    metrics.add_metric("HookEventsFailed", MetricUnit.Count, report.dead_lettered)
+    logger.info(
+        "batch done",
+        extra={
+            "messages": len(messages),
+            "sent": report.sent,
+            "retried": report.retried,
+            "dead_lettered": report.dead_lettered,
+            "dropped": report.dropped,
+            "failed": len(report.failed_message_ids),
+        },
+    )
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in sorted(report.failed_message_ids)]}

@@ -1,0 +1,53 @@
+"""What every hook destination implements: send a batch of outgoing events, say how it went.
+
+The dispatcher (sqlsync.hooks.dispatch) decides what to do with the answer: count it, retry the batch later
+(`retryable`, honouring `retry_after`), or give up on it (permanent: recorded, then the dead-letter queue).
+Senders never raise for a failed delivery; they raise only for a programming error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One event as the destination receives it.
+
+    `body` is the JSON object documented in docs/hooks.md (event_type, event_date, ...). `event_id` is
+    stable across retries, so that receivers can deduplicate. `key` is the profile id (the Kafka message
+    key), or None when the event has no profile.
+    """
+
+    event_id: str
+    body: dict[str, Any]
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """How one batch went. `delivered` counts the events the destination accepted (all or none for HTTP;
+    a broker may take the first part of a batch before failing: those are not sent again)."""
+
+    ok: bool
+    delivered: int
+    retryable: bool = False
+    """Worth another attempt: a timeout, a connection error, HTTP 408/429/5xx, a broker that went away."""
+    detail: str = ""
+    """For stats and logs: the status and the start of the body, or the error; never a secret."""
+    retry_after: float | None = None
+    """Seconds the receiver asked to wait (HTTP 429/503 Retry-After), when it said."""
+
+    @staticmethod
+    def success(count: int) -> DeliveryResult:
+        return DeliveryResult(ok=True, delivered=count)
+
+
+class Sender(Protocol):
+    def send(self, batch: Sequence[Outgoing]) -> DeliveryResult:
+        """Deliver the batch, in order; never raises for a failed delivery (see DeliveryResult)."""
+
+    def close(self) -> None:
+        """Release connections (a warm Lambda keeps senders between invocations)."""

@@ -1,0 +1,205 @@
+"""The hook dispatcher: hook-queue messages -> batches delivered to each hook's destination.
+
+Each message is one event for one hook (ingest fans events out, `sqlsync.hooks.fanout`). The dispatcher
+groups a batch by hook, sends the events in order (HTTP: requests of at most batch_size events; brokers:
+one publish session), and decides about every event the destination did not take:
+
+* retryable (timeout, connection error, 408/429/5xx, a broker that went away): back on the hook queue as a
+  new message, attempt + 1, delayed by HOOK_RETRY_PERIOD_SEC (or the receiver's Retry-After, if longer),
+  until HOOK_RETRY_TIMES attempts were made; then to the hook dead-letter queue;
+* permanent (4xx, refused address, missing queue...): to the hook dead-letter queue with the answer.
+
+Nothing is dropped: when a retry or dead letter cannot be queued, the original message is reported as a
+failure, and SQS delivers it again (at least once; receivers deduplicate on the event id).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from sqlsync.hooks.delivery import DeliveryResult, Outgoing, Sender
+from sqlsync.hooks.message import outgoing
+from sqlsync.models.hooks import Hook, HookDelivery, HttpDestination
+from sqlsync.store.base import StatsDelta, StatsStore
+from sqlsync.sync.exceptions import EnqueueError
+from sqlsync.sync.queue import MessageSink, QueueMessage
+
+logger = logging.getLogger(__name__)
+
+MAX_DELAY_SECONDS = 900  # SQS DelaySeconds
+
+
+def stats_key(hook_id: str) -> str:
+    """Hooks keep their counters in the stats table beside integrations, under their own key."""
+    return f"hook#{hook_id}"
+
+
+@dataclass
+class DispatchReport:
+    failed_message_ids: set[str] = field(default_factory=set)
+    sent: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    dropped: int = 0
+    """Events of hooks deleted or paused since they were queued: nobody wants them any more."""
+
+
+@dataclass
+class _HookRun:
+    hook: Hook
+    items: list[tuple[QueueMessage, HookDelivery]]
+    delta: StatsDelta = field(default_factory=StatsDelta)
+
+
+class HookDispatcher:
+    def __init__(
+        self,
+        hooks: Callable[[str], Hook | None],
+        senders: Callable[[Hook], Sender],
+        stats: StatsStore,
+        retries: MessageSink,
+        dead_letters: MessageSink,
+        retry_times: int = 4,
+        retry_period_seconds: int = 15,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.hooks = hooks
+        self.senders = senders
+        self.stats = stats
+        self.retries = retries
+        self.dead_letters = dead_letters
+        self.retry_times = retry_times
+        self.retry_period_seconds = retry_period_seconds
+        self.clock = clock
+
+    def process(self, messages: Sequence[QueueMessage]) -> DispatchReport:
+        report = DispatchReport()
+        groups: dict[str, list[tuple[QueueMessage, HookDelivery]]] = defaultdict(list)
+        for message in messages:
+            try:
+                delivery = HookDelivery.model_validate_json(message.body)
+            except ValidationError as exc:
+                logger.error("unreadable hook message %s: %s", message.message_id, exc.errors()[:3])
+                report.failed_message_ids.add(message.message_id)  # to the DLQ through the queue's redrive
+                continue
+            groups[delivery.hook_id].append((message, delivery))
+        for hook_id, items in groups.items():
+            hook = self.hooks(hook_id)
+            if hook is None or not hook.active:
+                logger.info(
+                    "hook %s is %s: %d event(s) dropped", hook_id, "gone" if hook is None else "paused", len(items)
+                )
+                report.dropped += len(items)
+                continue
+            run = _HookRun(hook, items)
+            self._deliver(run, report)
+            self.stats.add(stats_key(hook_id), self.clock(), run.delta)
+        return report
+
+    def _deliver(self, run: _HookRun, report: DispatchReport) -> None:
+        sender = self.senders(run.hook)
+        per_event = not isinstance(run.hook.destination, HttpDestination)
+        pending = list(run.items)
+        while pending:
+            chunk = next(_chunks(run.hook, pending))
+            result = _send(sender, [outgoing(run.hook, delivery.event) for _, delivery in chunk])
+            delivered = len(chunk) if result.ok else max(0, min(result.delivered, len(chunk)))
+            if delivered:
+                run.delta = _add(run.delta, statements=1, profiles=delivered)
+                report.sent += delivered
+            pending = pending[len(chunk) :]
+            if result.ok:
+                continue
+            undelivered = chunk[delivered:]
+            if result.retryable:
+                # The destination is unwell: what is left of this hook's batch waits with the rest.
+                self._handle_failure(run, undelivered + pending, result, report)
+                return
+            if per_event:
+                # A broker refused one record (the first it did not take): only that one is given up on.
+                self._handle_failure(run, undelivered[:1], result, report)
+                pending = undelivered[1:] + pending
+            else:
+                self._handle_failure(run, undelivered, result, report)
+
+    def _handle_failure(
+        self,
+        run: _HookRun,
+        undelivered: list[tuple[QueueMessage, HookDelivery]],
+        result: DeliveryResult,
+        report: DispatchReport,
+    ) -> None:
+        detail = result.detail or "delivery failed"
+        logger.warning("hook %s: %d event(s) not delivered: %s", run.hook.id, len(undelivered), detail)
+        again = [item for item in undelivered if result.retryable and item[1].attempt < self.retry_times]
+        given_up = [item for item in undelivered if item not in again]
+        delay = self.retry_period_seconds
+        if result.retry_after is not None:
+            delay = max(delay, math.ceil(result.retry_after))
+        delay = min(delay, MAX_DELAY_SECONDS)
+        for items, sink, delay_seconds in ((again, self.retries, delay), (given_up, self.dead_letters, 0)):
+            if not items:
+                continue
+            bodies = [
+                delivery.model_copy(
+                    update={
+                        "attempt": delivery.attempt + 1 if sink is self.retries else delivery.attempt,
+                        "last_error": detail[:2000],
+                    }
+                ).model_dump_json()
+                for _, delivery in items
+            ]
+            try:
+                sink.send(bodies, delay_seconds=delay_seconds)
+            except EnqueueError as exc:
+                # Not lost: the original messages come back from the hook queue, the same attempt again.
+                logger.error("hook %s: could not queue %d event(s): %s", run.hook.id, len(items), exc)
+                report.failed_message_ids.update(message.message_id for message, _ in items)
+                continue
+            if sink is self.retries:
+                report.retried += len(items)
+                run.delta = _add(run.delta, retried=len(items))
+            else:
+                report.dead_lettered += len(items)
+                run.delta = _add(run.delta, errors=len(items))
+        run.delta = StatsDelta(
+            statements=run.delta.statements,
+            profiles=run.delta.profiles,
+            errors=run.delta.errors,
+            retried=run.delta.retried,
+            last_error=detail,
+        )
+
+
+def _chunks(
+    hook: Hook, items: list[tuple[QueueMessage, HookDelivery]]
+) -> Iterator[list[tuple[QueueMessage, HookDelivery]]]:
+    """HTTP: requests of at most batch_size events. Brokers: one message per event in one session."""
+    size = hook.destination.batch_size if isinstance(hook.destination, HttpDestination) else max(1, len(items))
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _send(sender: Sender, batch: list[Outgoing]) -> DeliveryResult:
+    try:
+        return sender.send(batch)
+    except Exception as exc:  # a sender's bug must not lose the batch: it is retried like a timeout
+        logger.exception("sender failed")
+        return DeliveryResult(ok=False, delivered=0, retryable=True, detail=f"{type(exc).__name__}: {exc}")
+
+
+def _add(delta: StatsDelta, statements: int = 0, profiles: int = 0, errors: int = 0, retried: int = 0) -> StatsDelta:
+    return StatsDelta(
+        statements=delta.statements + statements,
+        profiles=delta.profiles + profiles,
+        errors=delta.errors + errors,
+        retried=delta.retried + retried,
+        last_error=delta.last_error,
+    )

@@ -1,0 +1,295 @@
+"""Action hooks: the platform's activity events, and hooks that forward chosen ones to a destination."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+
+from sqlsync.models.events import Database, NonEmpty, Profile
+
+Id = Annotated[int, Field(ge=0)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+class HookEventType(StrEnum):
+    """The events a hook can forward (docs/hooks.md). Tracking names are the vendor's own."""
+
+    # Message delivery
+    SENT = "sent"
+    DELIVERED = "delivered"
+    NOT_DELIVERED = "not_delivered"
+    BOUNCED = "bounced"
+    SPAM_COMPLAINT = "spam_complaint"
+    # Email tracking
+    OPEN = "open"
+    UNIQUE_OPEN = "uopen"
+    CLICK = "click"
+    UNIQUE_CLICK = "uclick"
+    READ = "read"
+    GLANCED = "glanced"
+    SKIMMED = "skimmed"
+    UNSUBSCRIBED = "unsub"
+    CONFIRMED = "confirm"
+    CONFIRMED_SUBSCRIPTION = "confirmsub"
+    # SMS tracking
+    CLICK_SMS = "click_sms"
+    UNIQUE_CLICK_SMS = "uclick_sms"
+    UNSUBSCRIBED_SMS = "unsub_sms"
+    # Push tracking
+    OPEN_PUSH = "open_push"
+    UNIQUE_OPEN_PUSH = "uopen_push"
+    CLICK_PUSH = "click_push"
+    UNIQUE_CLICK_PUSH = "uclick_push"
+    # Profiles and subscriptions
+    SUBSCRIBED = "subscribed"
+    RESUBSCRIBED = "resubscribed"
+    PROFILE_IMPORTED = "profile_imported"
+    PROFILE_UPDATED = "profile_updated"
+    # Pixels on the customer's site or app
+    PIXEL = "pixel"
+
+
+class Named(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Id
+    name: str | None = Field(default=None, max_length=1024)
+
+
+class Campaign(Named):
+    subid: str | None = Field(default=None, max_length=256, description="the campaign's SubID")
+
+
+class Message(Named):
+    """The message template of the event."""
+
+    subject: str | None = Field(default=None, max_length=2048)
+    content: dict[str, Any] | None = Field(
+        default=None,
+        description="what was sent (a `sent` event): kept for the hooks that include content, for the "
+        "retention period, and attached to the later events of the same message and profile",
+    )
+
+
+class ActivityEvent(BaseModel):
+    """One platform event for action hooks, as `POST /v1/events` accepts it (next to segment events)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: NonEmpty = Field(description="stable: receivers deduplicate on it")
+    type: HookEventType
+    account_id: int = Field(ge=0)
+    occurred_at: AwareDatetime
+    database: Database | None = None
+    profile: Profile | None = None
+    resource: Named | None = None
+    campaign: Campaign | None = None
+    message: Message | None = None
+    segments: list[Named] = Field(default_factory=list, max_length=1000)
+    pixel: Named | None = None
+    event_data: dict[str, Any] = Field(default_factory=dict, description="the event's own data, passed on as is")
+    custom_data: dict[str, Any] | None = Field(
+        default=None, description="when given, sent as custom_data instead of what the hook's template makes"
+    )
+    is_test: bool = False
+
+
+# Hooks -------------------------------------------------------------------------------------------------
+
+
+class HookFilters(BaseModel):
+    """Narrower than the event types: an event passes when it matches every filter that is set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    resource_ids: list[Id] | None = Field(default=None, min_length=1, max_length=1000)
+    campaign_ids: list[Id] | None = Field(default=None, min_length=1, max_length=1000)
+    message_ids: list[Id] | None = Field(default=None, min_length=1, max_length=1000)
+    segment_ids: list[Id] | None = Field(default=None, min_length=1, max_length=1000)
+    pixel_ids: list[Id] | None = Field(default=None, min_length=1, max_length=1000)
+
+
+class CustomDataSpec(BaseModel):
+    """What the hook puts in each event's custom_data: chosen profile fields, and key/value pairs whose
+    values may use {{uuid}}, {{event_date}}, {{campaign_name}}... (docs/hooks.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile_fields: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] = Field(
+        default_factory=list, max_length=200
+    )
+    values: dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], str] = Field(
+        default_factory=dict, max_length=200
+    )
+
+
+class HttpDestination(BaseModel):
+    """A JSON array of events, POSTed and signed with the Standard Webhooks scheme."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["http"] = "http"
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    headers: dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], str] = Field(
+        default_factory=dict, max_length=50
+    )
+    batch_size: int = Field(default=100, ge=1, le=1000, description="events per request at most")
+    timeout_seconds: float = Field(default=10, gt=0, le=30, description="connect and read timeout")
+    signing_secret: SecretStr | None = Field(
+        default=None,
+        description="whsec_ + base64; made for you when absent. Write-only: GET /v1/hooks/{id}/signing-secret",
+    )
+
+
+class RabbitMQQueueDestination(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["rabbitmq_queue"] = "rabbitmq_queue"
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
+        description="amqp[s]://user:password@host:port/vhost; the password is kept in the secret store"
+    )
+    queue: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class RabbitMQExchangeDestination(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["rabbitmq_exchange"] = "rabbitmq_exchange"
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
+        description="amqp[s]://user:password@host:port/vhost; the password is kept in the secret store"
+    )
+    exchange: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    routing_key: str = Field(default="", max_length=255)
+
+
+class KafkaDestination(BaseModel):
+    """One record per event on the topic, keyed by the profile id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["kafka"] = "kafka"
+    bootstrap_servers: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
+        description="host:port[,host:port...]"
+    )
+    topic: Annotated[str, StringConstraints(min_length=1, max_length=249)]
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = Field(default=None, max_length=256)
+    sasl_password: SecretStr | None = Field(default=None, description="write-only, kept in the secret store")
+
+
+Destination = Annotated[
+    HttpDestination | RabbitMQQueueDestination | RabbitMQExchangeDestination | KafkaDestination,
+    Field(discriminator="kind"),
+]
+
+
+class HookIn(BaseModel):
+    """What a user sends to create or replace a hook (POST/PUT /v1/hooks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    active: bool = True
+    database_id: int | None = Field(default=None, ge=0, description="scope: one profile database; none: all")
+    event_types: list[HookEventType] = Field(min_length=1, max_length=len(HookEventType))
+    filters: HookFilters = Field(default_factory=HookFilters)
+    custom_data: CustomDataSpec = Field(default_factory=CustomDataSpec)
+    include_content: bool = Field(
+        default=False, description="attach the content of sent messages, while it is kept (72 h by default)"
+    )
+    destination: Destination
+
+    @field_validator("event_types")
+    @classmethod
+    def _unique(cls, value: list[HookEventType]) -> list[HookEventType]:
+        return list(dict.fromkeys(value))
+
+
+class Hook(HookIn):
+    """A hook as stored: its destination without secrets (they are in the secret store, `secret_id`)."""
+
+    id: str
+    account_id: int = Field(ge=0)
+    secret_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    def passes(self, event: ActivityEvent) -> bool:
+        """Whether the event is one this hook forwards (active, scope, type, every filter set)."""
+        if not self.active or event.account_id != self.account_id or event.type not in self.event_types:
+            return False
+        if self.database_id is not None and (event.database is None or event.database.id != self.database_id):
+            return False
+        f = self.filters
+        return (
+            _within(f.resource_ids, event.resource)
+            and _within(f.campaign_ids, event.campaign)
+            and _within(f.message_ids, event.message)
+            and _within(f.pixel_ids, event.pixel)
+            and (f.segment_ids is None or any(segment.id in f.segment_ids for segment in event.segments))
+        )
+
+
+def _within(ids: list[int] | None, named: Named | None) -> bool:
+    return ids is None or (named is not None and named.id in ids)
+
+
+class HookOut(BaseModel):
+    """A hook as the API returns it: secrets never, only whether they are set."""
+
+    id: str
+    name: str
+    active: bool
+    database_id: int | None
+    event_types: list[HookEventType]
+    filters: HookFilters
+    custom_data: CustomDataSpec
+    include_content: bool
+    destination: dict[str, Any] = Field(description="as sent, with secrets shown as '***'")
+    created_at: datetime
+    updated_at: datetime
+
+
+class SigningSecretOut(BaseModel):
+    signing_secret: str = Field(description="whsec_ + base64: verify webhook-signature with it (docs/hooks.md)")
+
+
+class HookTestOut(BaseModel):
+    ok: bool
+    detail: str = Field(description="what the destination answered, or why it could not be reached")
+    latency_ms: float | None = None
+
+
+class HookDelivery(BaseModel):
+    """On the hook queue: one event for one hook, and how many attempts it has had."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["hook"] = "hook"
+    hook_id: str
+    attempt: int = Field(default=1, ge=1)
+    last_error: str | None = None
+    event: ActivityEvent
+
+
+class HookStatsBucketOut(BaseModel):
+    minute: str
+    requests: int = Field(description="requests (HTTP) or publish calls (brokers) that succeeded")
+    sent: int = Field(description="events the destination accepted")
+    retried: int = Field(description="events put back on the queue for a later attempt")
+    failed: int = Field(description="events given up on: in the hook dead-letter queue")
+
+
+class HookStatsOut(BaseModel):
+    hook_id: str
+    requests: int
+    sent: int
+    retried: int
+    failed: int
+    last_error: str | None
+    last_error_at: str | None
+    buckets: list[HookStatsBucketOut]

@@ -1,0 +1,240 @@
+"""Action hooks through the handlers on moto: the API, ingest's fan-out and the dispatcher, delivering to a
+real HTTP receiver on loopback."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+
+from testkit import Context, call, http, load_function, queued
+
+AT = "2026-11-22T10:00:05Z"
+
+
+class Receiver:
+    """An HTTP endpoint answering from a script of status codes (then 200), keeping every request."""
+
+    def __init__(self) -> None:
+        self.script: list[int] = []
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status = receiver.script.pop(0) if receiver.script else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"no" if status >= 400 else b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/in"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[dict[str, Any]]:
+        return [item for _, body in self.requests for item in json.loads(body)]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.server.shutdown()
+
+
+@pytest.fixture
+def loopback_allowed(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The deployment setting that lets hooks reach loopback (the receiver), and retries without delay."""
+    monkeypatch.setenv("HOOK_ALLOW_PRIVATE_DESTINATIONS", "true")
+    monkeypatch.setenv("HOOK_RETRY_PERIOD_SEC", "0")
+    return aws
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Standard Webhooks, from the specification: HMAC-SHA256 over id.timestamp.body, keyed with the secret's
+    base64 part; any of the space-separated v1 signatures may match."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    given = [part.split(",", 1)[1] for part in headers["webhook-signature"].split() if part.startswith("v1,")]
+    return any(hmac.compare_digest(expected, signature) for signature in given)
+
+
+def hook_body(url: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "name": "clicks",
+        "event_types": ["click", "open"],
+        "filters": {"campaign_ids": [7]},
+        "custom_data": {"profile_fields": ["email"], "values": {"cname": "{{campaign_name}}"}},
+        "destination": {"kind": "http", "url": url, "batch_size": 10},
+        **changes,
+    }
+
+
+def activity(event_id: str, type_: str = "click", campaign: int = 7) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": type_,
+        "account_id": 1,
+        "occurred_at": AT,
+        "profile": {"id": f"p-{event_id}", "fields": {"email": f"{event_id}@example.com"}},
+        "campaign": {"id": campaign, "name": "Black Friday"},
+    }
+
+
+def records(queue_url: str) -> list[dict[str, Any]]:
+    received = boto3.client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    return [{"messageId": m["MessageId"], "body": m["Body"], "eventSource": "aws:sqs"} for m in received]
+
+
+def test_hooks_are_configured_with_secrets_kept_out_of_the_config_table(
+    loopback_allowed: dict[str, str], receiver: Receiver
+) -> None:
+    api = load_function("api")
+    status, created = call(api, http("POST", "/v1/hooks", hook_body(receiver.url)))
+    assert status == 201 and created["destination"]["signing_secret"] == "***" and created["active"] is True
+    path = f"/v1/hooks/{created['id']}"
+    status, secret = call(api, http("GET", f"{path}/signing-secret"))
+    assert status == 200 and secret["signing_secret"].startswith("whsec_")
+    items = boto3.client("dynamodb").scan(TableName=loopback_allowed["ConfigTable"])["Items"]
+    assert secret["signing_secret"] not in json.dumps(items)
+
+    # a PUT without a secret keeps it; pause, activate and clone
+    status, updated = call(api, http("PUT", path, hook_body(receiver.url + "/v2", name="renamed")))
+    assert (status, updated["name"]) == (200, "renamed")
+    assert call(api, http("GET", f"{path}/signing-secret"))[1] == secret
+    assert call(api, http("POST", f"{path}/pause"))[1]["active"] is False
+    assert call(api, http("POST", f"{path}/activate"))[1]["active"] is True
+    status, copy = call(api, http("POST", f"{path}/clone"))
+    assert (status, copy["name"], copy["active"]) == (201, "renamed (copy)", False)
+    assert call(api, http("GET", f"/v1/hooks/{copy['id']}/signing-secret"))[1] == secret
+    assert sorted(hook["id"] for hook in call(api, http("GET", "/v1/hooks"))[1]) == sorted([created["id"], copy["id"]])
+
+    # another account sees none of it
+    assert call(api, http("GET", path, account=2))[0] == 404
+    assert call(api, http("GET", "/v1/hooks", account=2))[1] == []
+
+    # a RabbitMQ URL's password goes to the secret store too
+    rabbit = hook_body(
+        receiver.url, destination={"kind": "rabbitmq_queue", "url": "amqp://u:pw@127.0.0.1:5672/", "queue": "q"}
+    )
+    status, made = call(api, http("POST", "/v1/hooks", rabbit))
+    assert (status, made["destination"]["url"]) == (201, "amqp://u:***@127.0.0.1:5672/")
+    assert "pw@" not in json.dumps(boto3.client("dynamodb").scan(TableName=loopback_allowed["ConfigTable"])["Items"])
+    assert call(api, http("GET", f"/v1/hooks/{made['id']}/signing-secret"))[0] == 409
+
+    # delete removes the hook and its secret
+    assert call(api, http("DELETE", path))[0] == 204
+    assert call(api, http("GET", path))[0] == 404
+    names = [s["Name"] for s in boto3.client("secretsmanager").list_secrets()["SecretList"]]
+    assert f"sqlsync/1/hook/{created['id']}" not in names
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"custom_data": {"values": {"x": "{{nope}}"}}}, "custom_data.values.x"),
+        ({"destination": {"kind": "http", "url": "http://169.254.169.254/latest"}}, "destination.url"),
+        ({"destination": {"kind": "http", "url": "ftp://example.com/x"}}, "destination.url"),
+        (
+            {"destination": {"kind": "http", "url": "https://example.com", "signing_secret": "nope"}},
+            "destination.signing_secret",
+        ),
+        (
+            {"destination": {"kind": "http", "url": "https://example.com", "headers": {"webhook-id": "x"}}},
+            "destination.headers",
+        ),
+        ({"destination": {"kind": "rabbitmq_queue", "url": "http://host/", "queue": "q"}}, "destination.url"),
+        ({"destination": {"kind": "kafka", "bootstrap_servers": "nohost", "topic": "t"}}, "destination"),
+        ({"event_types": ["no_such_type"]}, "event_types[0]"),
+        ({"event_types": []}, "event_types"),
+    ],
+)
+def test_a_hook_that_cannot_work_is_refused_naming_the_field(
+    loopback_allowed: dict[str, str], changes: dict[str, Any], field: str
+) -> None:
+    status, answer = call(
+        load_function("api"), http("POST", "/v1/hooks", hook_body("https://example.com/in", **changes))
+    )
+    assert status == 422, answer
+    assert answer["errors"][0]["field"] == field
+
+
+def test_loopback_is_refused_unless_the_deployment_allows_it(aws: dict[str, str], receiver: Receiver) -> None:
+    status, answer = call(load_function("api"), http("POST", "/v1/hooks", hook_body(receiver.url)))
+    assert (status, answer["errors"][0]["field"]) == (422, "destination.url")
+    assert "private destinations are not allowed" in answer["message"]
+
+
+def test_activity_events_reach_the_receiver_signed_through_a_retry(
+    loopback_allowed: dict[str, str], receiver: Receiver
+) -> None:
+    api, ingest, dispatcher = load_function("api"), load_function("ingest"), load_function("hook_dispatcher")
+    _, hook = call(api, http("POST", "/v1/hooks", hook_body(receiver.url)))
+    secret = call(api, http("GET", f"/v1/hooks/{hook['id']}/signing-secret"))[1]["signing_secret"]
+
+    # WHEN the platform posts two matching events, one of another campaign, one of another type
+    events = [activity("e1"), activity("e2", "open"), activity("e3", campaign=8), activity("e4", "sent")]
+    status, answer = call(ingest, http("POST", "/v1/events", {"events": events}))
+    assert (status, answer) == (202, {"accepted": 4, "messages": 0, "hook_messages": 2})
+
+    # AND the receiver fails the first request
+    receiver.script = [503]
+    first = dispatcher.lambda_handler({"Records": records(loopback_allowed["HookQueue"])}, Context())
+    assert first == {"batchItemFailures": []}
+    second = dispatcher.lambda_handler({"Records": records(loopback_allowed["HookQueue"])}, Context())
+    assert second == {"batchItemFailures": []}
+
+    # THEN both events arrived, in order, signed, with custom_data, after one retry; nothing is left over
+    assert receiver.requests[0][0]["webhook-id"] == receiver.requests[1][0]["webhook-id"]  # the same batch again
+    assert all(verify(secret, headers, body) for headers, body in receiver.requests)
+    delivered = json.loads(receiver.requests[-1][1])
+    assert [(e["event_id"], e["event_type"], e["custom_data"]) for e in delivered] == [
+        ("e1", "click", {"email": "e1@example.com", "cname": "Black Friday"}),
+        ("e2", "open", {"email": "e2@example.com", "cname": "Black Friday"}),
+    ]
+    assert queued(loopback_allowed["HookQueue"]) == [] and queued(loopback_allowed["HookDLQ"]) == []
+    status, stats = call(api, http("GET", f"/v1/hooks/{hook['id']}/stats"))
+    assert status == 200
+    assert (stats["requests"], stats["sent"], stats["retried"], stats["failed"]) == (1, 2, 2, 0)
+    assert stats["last_error"].startswith("HTTP 503")
+
+
+def test_a_permanent_refusal_goes_to_the_hook_dead_letter_queue_with_the_answer(
+    loopback_allowed: dict[str, str], receiver: Receiver
+) -> None:
+    api, ingest, dispatcher = load_function("api"), load_function("ingest"), load_function("hook_dispatcher")
+    _, hook = call(api, http("POST", "/v1/hooks", hook_body(receiver.url)))
+    call(ingest, http("POST", "/v1/events", activity("e1")))
+    receiver.script = [400]
+    dispatcher.lambda_handler({"Records": records(loopback_allowed["HookQueue"])}, Context())
+    [dead] = [json.loads(body) for body in queued(loopback_allowed["HookDLQ"])]
+    assert (dead["hook_id"], dead["event"]["id"], dead["attempt"]) == (hook["id"], "e1", 1)
+    assert dead["last_error"].startswith("HTTP 400")
+    assert call(api, http("GET", f"/v1/hooks/{hook['id']}/stats"))[1]["failed"] == 1
+
+
+def test_the_test_call_sends_one_sample_event_now(loopback_allowed: dict[str, str], receiver: Receiver) -> None:
+    api = load_function("api")
+    _, hook = call(api, http("POST", "/v1/hooks", hook_body(receiver.url)))
+    status, result = call(api, http("POST", f"/v1/hooks/{hook['id']}/test"))
+    assert status == 200 and result["ok"] is True and result["latency_ms"] >= 0
+    [sample] = receiver.events()
+    assert (sample["is_test"], sample["event_type"], sample["hook_id"]) == (True, "click", hook["id"])
+    receiver.script = [404]
+    status, result = call(api, http("POST", f"/v1/hooks/{hook['id']}/test"))
+    assert status == 200 and result["ok"] is False and result["detail"].startswith("HTTP 404")

@@ -1,0 +1,196 @@
+"""The dispatcher with scripted destinations: batches per hook, retries, dead letters, nothing lost."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlsync.hooks.delivery import DeliveryResult, Outgoing
+from sqlsync.hooks.dispatch import HookDispatcher, stats_key
+from sqlsync.models.events import Profile
+from sqlsync.models.hooks import ActivityEvent, Hook, HookDelivery, HttpDestination, RabbitMQQueueDestination
+from sqlsync.store.memory import InMemoryStatsStore
+from sqlsync.sync.exceptions import EnqueueError
+from sqlsync.sync.queue import InMemorySink, QueueMessage
+
+AT = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+class Scripted:
+    """A destination answering from a script, one DeliveryResult per send (then success); keeps what it got."""
+
+    def __init__(self, *answers: DeliveryResult) -> None:
+        self.answers = list(answers)
+        self.batches: list[list[str]] = []
+
+    def send(self, batch: Sequence[Outgoing]) -> DeliveryResult:
+        self.batches.append([item.event_id for item in batch])
+        if self.answers:
+            return self.answers.pop(0)
+        return DeliveryResult.success(len(batch))
+
+    def close(self) -> None:
+        pass
+
+
+class Refusing:
+    def send(self, bodies: Sequence[str], delay_seconds: int = 0) -> None:
+        raise EnqueueError("queue unavailable")
+
+
+def a_hook(hook_id: str = "h-1", batch_size: int = 2, kind: str = "http", active: bool = True) -> Hook:
+    destination = (
+        HttpDestination(url="https://example.com/in", batch_size=batch_size)
+        if kind == "http"
+        else RabbitMQQueueDestination(url="amqp://127.0.0.1/", queue="q")
+    )
+    return Hook(
+        id=hook_id,
+        account_id=1,
+        name=hook_id,
+        active=active,
+        event_types=["open"],
+        destination=destination,
+        created_at=AT,
+        updated_at=AT,
+    )
+
+
+def deliveries(hook_id: str, count: int, attempt: int = 1, first: int = 0) -> list[QueueMessage]:
+    return [
+        QueueMessage(
+            f"m-{hook_id}-{n}",
+            HookDelivery(
+                hook_id=hook_id,
+                attempt=attempt,
+                event=ActivityEvent(id=f"e{n}", type="open", account_id=1, occurred_at=AT, profile=Profile(id=f"p{n}")),
+            ).model_dump_json(),
+        )
+        for n in range(first, first + count)
+    ]
+
+
+def dispatcher(
+    hooks: dict[str, Hook], senders: dict[str, Scripted], **options: object
+) -> tuple[HookDispatcher, InMemorySink, InMemorySink, InMemoryStatsStore]:
+    retries, dead, stats = InMemorySink(), InMemorySink(), InMemoryStatsStore()
+    built = HookDispatcher(
+        hooks=hooks.get,
+        senders=lambda hook: senders[hook.id],
+        stats=stats,
+        retries=options.pop("retries", retries),  # type: ignore[arg-type]
+        dead_letters=options.pop("dead_letters", dead),  # type: ignore[arg-type]
+        retry_times=4,
+        retry_period_seconds=15,
+        clock=lambda: AT,
+    )
+    return built, retries, dead, stats
+
+
+def parsed(sink: InMemorySink) -> list[HookDelivery]:
+    return [HookDelivery.model_validate_json(body) for body in sink.bodies]
+
+
+def test_events_go_in_order_in_requests_of_batch_size_per_hook() -> None:
+    http, broker = Scripted(), Scripted()
+    run, retries, dead, stats = dispatcher(
+        {"h-1": a_hook(), "h-2": a_hook("h-2", kind="rabbitmq")}, {"h-1": http, "h-2": broker}
+    )
+
+    report = run.process(deliveries("h-1", 5) + deliveries("h-2", 3))
+
+    assert http.batches == [["e0", "e1"], ["e2", "e3"], ["e4"]]
+    assert broker.batches == [["e0", "e1", "e2"]]  # a broker takes the batch in one publish session
+    assert (report.sent, report.retried, report.dead_lettered, report.failed_message_ids) == (8, 0, 0, set())
+    assert retries.bodies == dead.bodies == []
+    [bucket] = stats.query(stats_key("h-1"), *EVER)
+    assert (bucket.statements, bucket.profiles, bucket.retried, bucket.errors) == (3, 5, 0, 0)
+
+
+def test_a_retryable_failure_requeues_the_rest_delayed_with_the_next_attempt() -> None:
+    # GIVEN a receiver that times out on the second request
+    http = Scripted(DeliveryResult.success(2), DeliveryResult(ok=False, delivered=0, retryable=True, detail="timeout"))
+    run, retries, dead, stats = dispatcher({"h-1": a_hook()}, {"h-1": http})
+
+    report = run.process(deliveries("h-1", 5))
+
+    # THEN the first request counts, the other three events wait for a later attempt (no third request)
+    assert http.batches == [["e0", "e1"], ["e2", "e3"]]
+    assert (report.sent, report.retried) == (2, 3)
+    again = parsed(retries)
+    assert [(d.event.id, d.attempt, d.last_error) for d in again] == [(f"e{n}", 2, "timeout") for n in (2, 3, 4)]
+    assert retries.delays == [15, 15, 15] and dead.bodies == []
+    [bucket] = stats.query(stats_key("h-1"), *EVER)
+    assert (bucket.profiles, bucket.retried, bucket.last_error) == (2, 3, "timeout")
+
+
+def test_retry_after_longer_than_the_period_is_honoured_up_to_sqs_limit() -> None:
+    for asked, delay in ((60.2, 61), (5, 15), (3600, 900)):
+        http = Scripted(DeliveryResult(ok=False, delivered=0, retryable=True, detail="HTTP 429", retry_after=asked))
+        run, retries, _, _ = dispatcher({"h-1": a_hook()}, {"h-1": http})
+        run.process(deliveries("h-1", 1))
+        assert retries.delays == [delay]
+
+
+def test_after_the_last_attempt_and_on_permanent_failures_events_go_to_the_dead_letter_queue() -> None:
+    http = Scripted(DeliveryResult(ok=False, delivered=0, retryable=True, detail="HTTP 503"))
+    run, retries, dead, stats = dispatcher({"h-1": a_hook()}, {"h-1": http})
+    run.process(deliveries("h-1", 2, attempt=4))
+    assert retries.bodies == [] and [(d.event.id, d.attempt, d.last_error) for d in parsed(dead)] == [
+        ("e0", 4, "HTTP 503"),
+        ("e1", 4, "HTTP 503"),
+    ]
+
+    rejected = Scripted(DeliveryResult(ok=False, delivered=0, retryable=False, detail="HTTP 400: bad field"))
+    run, retries, dead, stats = dispatcher({"h-1": a_hook()}, {"h-1": rejected})
+    report = run.process(deliveries("h-1", 3))
+    # a permanent failure of one request does not stop the next ones
+    assert rejected.batches == [["e0", "e1"], ["e2"]]
+    assert (report.sent, report.dead_lettered) == (1, 2)
+    assert [d.last_error for d in parsed(dead)] == ["HTTP 400: bad field"] * 2
+    [bucket] = stats.query(stats_key("h-1"), *EVER)
+    assert (bucket.profiles, bucket.errors, bucket.last_error) == (1, 2, "HTTP 400: bad field")
+
+
+def test_a_broker_that_took_part_of_a_batch_gets_only_the_rest_again() -> None:
+    broker = Scripted(DeliveryResult(ok=False, delivered=2, retryable=True, detail="connection reset"))
+    run, retries, _, _ = dispatcher({"h-2": a_hook("h-2", kind="rabbitmq")}, {"h-2": broker})
+    report = run.process(deliveries("h-2", 5))
+    assert (report.sent, [d.event.id for d in parsed(retries)]) == (2, ["e2", "e3", "e4"])
+
+
+def test_when_a_retry_cannot_be_queued_the_original_messages_come_back_from_sqs() -> None:
+    http = Scripted(DeliveryResult(ok=False, delivered=0, retryable=True, detail="timeout"))
+    run, _, _, _ = dispatcher({"h-1": a_hook()}, {"h-1": http}, retries=Refusing())
+    report = run.process(deliveries("h-1", 2))
+    assert report.failed_message_ids == {"m-h-1-0", "m-h-1-1"}
+
+
+def test_a_sender_that_raises_is_treated_as_a_timeout() -> None:
+    class Broken(Scripted):
+        def send(self, batch: Sequence[Outgoing]) -> DeliveryResult:
+            raise RuntimeError("bug")
+
+    run, retries, _, _ = dispatcher({"h-1": a_hook()}, {"h-1": Broken()})
+    run.process(deliveries("h-1", 1))
+    assert [d.last_error for d in parsed(retries)] == ["RuntimeError: bug"]
+
+
+def test_unreadable_messages_go_back_and_events_of_deleted_or_paused_hooks_are_dropped() -> None:
+    run, retries, dead, _ = dispatcher({"h-2": a_hook("h-2", active=False)}, {})
+    report = run.process([QueueMessage("junk", "{}"), *deliveries("gone", 1), *deliveries("h-2", 2)])
+    assert report.failed_message_ids == {"junk"}
+    assert (report.dropped, report.sent, retries.bodies, dead.bodies) == (3, 0, [], [])
+
+
+def test_a_broker_refusing_one_record_loses_only_that_one_and_the_rest_goes_on() -> None:
+    # GIVEN a broker that takes e0, refuses e1 (too large), then takes the rest
+    broker = Scripted(DeliveryResult(ok=False, delivered=1, retryable=False, detail="record 2 of 4 is too large"))
+    run, retries, dead, _ = dispatcher({"h-2": a_hook("h-2", kind="rabbitmq")}, {"h-2": broker})
+
+    report = run.process(deliveries("h-2", 4))
+
+    assert broker.batches == [["e0", "e1", "e2", "e3"], ["e2", "e3"]]
+    assert [d.event.id for d in parsed(dead)] == ["e1"] and retries.bodies == []
+    assert (report.sent, report.dead_lettered) == (3, 1)
