@@ -13,7 +13,7 @@ from sqlsync.hooks.dispatch import HookDispatcher
 from sqlsync.hooks.senders import SenderPool
 from sqlsync.models.hooks import Hook
 from sqlsync.settings import Settings
-from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBStatsStore
+from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBContentStore, DynamoDBStatsStore
 from sqlsync.store.secrets import SecretsManagerStore
 from sqlsync.sync.cache import TtlCache
 from sqlsync.sync.queue import QueueMessage, SQSSink
@@ -38,6 +38,7 @@ def dispatcher() -> HookDispatcher:
             dead_letters=SQSSink(settings.hook_dlq_url),
             retry_times=settings.hook_retry_times,
             retry_period_seconds=settings.hook_retry_period_seconds,
+            contents=DynamoDBContentStore(settings.content_table),
         )
     return _dispatcher
 

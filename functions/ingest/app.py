@@ -3,6 +3,7 @@ per hook they pass). The hot path: no database driver here."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from sqlsync.hooks.fanout import HookFanout
 from sqlsync.models.hooks import Hook
 from sqlsync.models.ingest import EventBatch, EventsBody, events_of
 from sqlsync.settings import Settings
-from sqlsync.store.dynamodb import DynamoDBConfigStore
+from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBContentStore
 from sqlsync.sync.cache import TtlCache
 from sqlsync.sync.exceptions import PayloadTooLargeError, UnencodableValueError
 from sqlsync.sync.ingest import ingest
@@ -46,7 +47,12 @@ def fanout() -> HookFanout:
         settings = Settings.from_env()
         config = DynamoDBConfigStore(settings.config_table)
         cache: TtlCache[int, list[Hook]] = TtlCache(settings.config_cache_seconds)
-        _fanout = HookFanout(lambda account: cache.get(account, config.list_hooks), SQSSink(settings.hook_queue_url))
+        _fanout = HookFanout(
+            lambda account: cache.get(account, config.list_hooks),
+            SQSSink(settings.hook_queue_url),
+            DynamoDBContentStore(settings.content_table),
+            timedelta(hours=settings.hook_content_retention_hours),
+        )
     return _fanout
 
 

@@ -259,12 +259,16 @@ def _inline_actions(policy: Any) -> list[str]:
     return actions
 
 
-def test_ingest_can_only_read_the_config_table() -> None:
-    # The hot path reads the account's hooks (cached) to fan activity events out, and writes nothing.
+def test_ingest_only_reads_the_config_table_and_writes_message_contents() -> None:
+    # The hot path reads the account's hooks (cached) to fan activity events out, and keeps the content of
+    # sent messages for hooks that include it; nothing else of DynamoDB.
     policies = WIRING.functions["IngestFunction"].policies
     assert policies, "IngestFunction needs at least the SQS send policy"
     dynamodb = [policy for policy in policies if "dynamodb" in _policy_name(policy).lower()]
-    assert dynamodb == [{"DynamoDBReadPolicy": {"TableName": {"Ref": "ConfigTable"}}}], dynamodb
+    assert dynamodb == [
+        {"DynamoDBReadPolicy": {"TableName": {"Ref": "ConfigTable"}}},
+        {"DynamoDBWritePolicy": {"TableName": {"Ref": "ContentTable"}}},
+    ], dynamodb
     assert not [action for p in policies for action in _inline_actions(p) if action.lower().startswith("dynamodb:")]
 
 

@@ -20,6 +20,8 @@ class Settings:
     """Delivery attempts of a hook batch before it goes to the hook dead-letter queue (the vendor's default)."""
     hook_retry_period_seconds: int = 15
     hook_allow_private_destinations: bool = False
+    content_table: str = ""
+    hook_content_retention_hours: int = 72
     """Hooks may target loopback and private addresses (tests, a VPC); link-local/metadata never."""
 
     @classmethod
@@ -36,4 +38,6 @@ class Settings:
             hook_retry_times=int(os.environ.get("HOOK_RETRY_TIMES", "4")),
             hook_retry_period_seconds=int(os.environ.get("HOOK_RETRY_PERIOD_SEC", "15")),
             hook_allow_private_destinations=os.environ.get("HOOK_ALLOW_PRIVATE_DESTINATIONS", "false") == "true",
+            content_table=os.environ.get("CONTENT_TABLE", ""),
+            hook_content_retention_hours=int(os.environ.get("HOOK_CONTENT_RETENTION_HOURS", "72")),
         )

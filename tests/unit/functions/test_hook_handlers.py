@@ -238,3 +238,23 @@ def test_the_test_call_sends_one_sample_event_now(loopback_allowed: dict[str, st
     receiver.script = [404]
     status, result = call(api, http("POST", f"/v1/hooks/{hook['id']}/test"))
     assert status == 200 and result["ok"] is False and result["detail"].startswith("HTTP 404")
+
+
+def test_the_content_of_a_sent_message_rides_with_its_later_events_for_hooks_that_include_it(
+    loopback_allowed: dict[str, str], receiver: Receiver
+) -> None:
+    api, ingest, dispatcher = load_function("api"), load_function("ingest"), load_function("hook_dispatcher")
+    body = hook_body(receiver.url, event_types=["sent", "open"], filters={}, include_content=True)
+    call(api, http("POST", "/v1/hooks", body))
+    sent = {**activity("s1", "sent"), "message": {"id": 9, "name": "Promo", "content": {"html": "<p>Hi</p>"}}}
+    opened = {**activity("o1", "open"), "message": {"id": 9}, "profile": sent["profile"]}
+
+    assert call(ingest, http("POST", "/v1/events", {"events": [sent, opened]}))[1]["hook_messages"] == 2
+    queued_records = records(loopback_allowed["HookQueue"])
+    assert "<p>Hi</p>" not in "".join(record["body"] for record in queued_records)  # kept aside, not queued
+    dispatcher.lambda_handler({"Records": queued_records}, Context())
+
+    assert [(e["event_id"], e.get("content")) for e in receiver.events()] == [
+        ("s1", {"html": "<p>Hi</p>"}),
+        ("o1", {"html": "<p>Hi</p>"}),
+    ]

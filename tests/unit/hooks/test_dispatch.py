@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 from sqlsync.hooks.delivery import DeliveryResult, Outgoing
 from sqlsync.hooks.dispatch import HookDispatcher, stats_key
 from sqlsync.models.events import Profile
-from sqlsync.models.hooks import ActivityEvent, Hook, HookDelivery, HttpDestination, RabbitMQQueueDestination
+from sqlsync.models.hooks import (
+    ActivityEvent,
+    Hook,
+    HookDelivery,
+    HookEventType,
+    HttpDestination,
+    RabbitMQQueueDestination,
+)
 from sqlsync.store.memory import InMemoryStatsStore
 from sqlsync.sync.exceptions import EnqueueError
 from sqlsync.sync.queue import InMemorySink, QueueMessage
@@ -194,3 +201,63 @@ def test_a_broker_refusing_one_record_loses_only_that_one_and_the_rest_goes_on()
     assert broker.batches == [["e0", "e1", "e2", "e3"], ["e2", "e3"]]
     assert [d.event.id for d in parsed(dead)] == ["e1"] and retries.bodies == []
     assert (report.sent, report.dead_lettered) == (3, 1)
+
+
+def test_kept_content_is_attached_only_for_hooks_that_include_it_and_only_until_it_expires() -> None:
+    from datetime import timedelta
+
+    from sqlsync.hooks.fanout import HookFanout
+    from sqlsync.models.hooks import Message
+    from sqlsync.store.memory import InMemoryContentStore
+
+    including = a_hook("h-1").model_copy(update={"include_content": True, "event_types": ["sent", "open"]})
+    plain = a_hook("h-2", kind="rabbitmq").model_copy(update={"event_types": ["sent", "open"]})
+    contents, queue = InMemoryContentStore(), InMemorySink()
+    fanout = HookFanout(
+        lambda account: [including, plain], queue, contents, retention=timedelta(hours=72), clock=lambda: AT
+    )
+    sent = ActivityEvent(
+        id="s1",
+        type="sent",
+        account_id=1,
+        occurred_at=AT,
+        profile=Profile(id="p1"),
+        message=Message(id=9, name="Promo", content={"html": "<p>Hi Zoë</p>"}),
+    )
+    opened = sent.model_copy(update={"id": "o1", "type": HookEventType.OPEN, "message": Message(id=9)})
+
+    # WHEN ingest plans and sends the two events
+    plan = fanout.plan([(0, sent), (1, opened)], batch=True)
+    fanout.send(plan)
+
+    # THEN the content is kept aside, never on the queue
+    assert "<p>Hi" not in "".join(queue.bodies) and len(queue.bodies) == 4
+    assert contents.calls["PutItem"] == 1
+
+    # AND the including hook gets it on both events, the other hook on neither
+    bodies: dict[str, list[dict[str, object]]] = {}
+
+    class Keeping(Scripted):
+        def __init__(self, hook_id: str) -> None:
+            super().__init__()
+            self.hook_id = hook_id
+
+        def send(self, batch: Sequence[Outgoing]) -> DeliveryResult:
+            bodies[self.hook_id].extend(item.body for item in batch)
+            return super().send(batch)
+
+    senders = {"h-1": Keeping("h-1"), "h-2": Keeping("h-2")}
+    for now, expected in ((AT + timedelta(hours=71), {"html": "<p>Hi Zoë</p>"}), (AT + timedelta(hours=73), None)):
+        bodies = {"h-1": [], "h-2": []}
+        run = HookDispatcher(
+            hooks={"h-1": including, "h-2": plain}.get,
+            senders=lambda hook: senders[hook.id],
+            stats=InMemoryStatsStore(),
+            retries=InMemorySink(),
+            dead_letters=InMemorySink(),
+            clock=lambda now=now: now,
+            contents=contents,
+        )
+        run.process([QueueMessage(f"m{n}", body) for n, body in enumerate(queue.bodies)])
+        assert [body.get("content") for body in bodies["h-1"]] == [expected, expected]
+        assert [body.get("content") for body in bodies["h-2"]] == [None, None]

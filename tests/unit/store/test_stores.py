@@ -6,6 +6,7 @@ on both: the store fixtures run each conformance test on memory and on moto.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from collections import Counter
@@ -29,9 +30,14 @@ from sqlsync.store import (
     StatsStore,
     StoreError,
 )
-from sqlsync.store.base import HeldEvent, Pending
-from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBLedgerStore, DynamoDBStatsStore
-from sqlsync.store.memory import InMemoryConfigStore, InMemoryLedgerStore, InMemoryStatsStore
+from sqlsync.store.base import ContentStore, HeldEvent, Pending
+from sqlsync.store.dynamodb import (
+    DynamoDBConfigStore,
+    DynamoDBContentStore,
+    DynamoDBLedgerStore,
+    DynamoDBStatsStore,
+)
+from sqlsync.store.memory import InMemoryConfigStore, InMemoryContentStore, InMemoryLedgerStore, InMemoryStatsStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -41,6 +47,7 @@ REGION = "eu-central-1"
 CONFIG_TABLE = "sqlsync-config"
 LEDGER_TABLE = "sqlsync-ledger"
 STATS_TABLE = "sqlsync-stats"
+CONTENT_TABLE = "sqlsync-content"
 
 
 def _string_keys(*names: str) -> list[AttributeDefinitionTypeDef]:
@@ -73,6 +80,12 @@ def create_tables(client: DynamoDBClient) -> None:
             AttributeDefinitions=_string_keys("pk", "sk"),
             KeySchema=_key_schema("pk", "sk"),
         )
+    client.create_table(
+        TableName=CONTENT_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=_string_keys("pk"),
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
 
 
 @pytest.fixture
@@ -983,3 +996,27 @@ def test_a_flush_timer_runs_until_due_or_stopped(ledger: LedgerStore) -> None:
     # AND forgetting the segment forgets its timer
     ledger.forget_segment("i-1", 7)
     assert ledger.start_flush_timer("i-1", 7, due=t[9], now=t[5]) is True
+
+
+@pytest.fixture
+def contents(backend: str, request: pytest.FixtureRequest) -> ContentStore:
+    if backend == "memory":
+        return InMemoryContentStore()
+    request.getfixturevalue("dynamodb")
+    return DynamoDBContentStore(CONTENT_TABLE)
+
+
+def test_message_contents_are_kept_until_they_expire(contents: ContentStore) -> None:
+    at = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    html = {"subject": "Zoë", "html": "<p>" + "lorem ipsum " * 20_000 + "</p>"}  # 240 KB, compresses well
+
+    # GIVEN two contents kept for 72 hours and one that cannot be kept (too large even compressed)
+    assert contents.put((1, 9, "p1"), html, at + timedelta(hours=72)) is True
+    assert contents.put((1, 9, "p2"), {"text": "short"}, at + timedelta(hours=72)) is True
+    random_bytes = os.urandom(400_000).hex()
+    assert contents.put((1, 9, "p3"), {"blob": random_bytes}, at + timedelta(hours=72)) is False
+
+    # THEN they are read back as they were, per key, until they expire (whatever the TTL has not deleted)
+    found = contents.get_many([(1, 9, "p1"), (1, 9, "p2"), (1, 9, "p3"), (2, 9, "p1")], at + timedelta(hours=71))
+    assert found == {(1, 9, "p1"): html, (1, 9, "p2"): {"text": "short"}}
+    assert contents.get_many([(1, 9, "p1")], at + timedelta(hours=73)) == {}

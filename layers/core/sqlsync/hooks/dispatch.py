@@ -21,13 +21,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 
 from sqlsync.hooks.delivery import DeliveryResult, Outgoing, Sender
 from sqlsync.hooks.message import outgoing
-from sqlsync.models.hooks import Hook, HookDelivery, HttpDestination
-from sqlsync.store.base import StatsDelta, StatsStore
+from sqlsync.models.hooks import ActivityEvent, Hook, HookDelivery, HttpDestination
+from sqlsync.store.base import ContentKey, ContentStore, StatsDelta, StatsStore
+from sqlsync.store.exceptions import StoreError
 from sqlsync.sync.exceptions import EnqueueError
 from sqlsync.sync.queue import MessageSink, QueueMessage
 
@@ -69,6 +71,7 @@ class HookDispatcher:
         retry_times: int = 4,
         retry_period_seconds: int = 15,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        contents: ContentStore | None = None,
     ) -> None:
         self.hooks = hooks
         self.senders = senders
@@ -78,6 +81,8 @@ class HookDispatcher:
         self.retry_times = retry_times
         self.retry_period_seconds = retry_period_seconds
         self.clock = clock
+        self.contents = contents
+        """Where ingest kept the content of sent messages, for hooks that include it."""
 
     def process(self, messages: Sequence[QueueMessage]) -> DispatchReport:
         report = DispatchReport()
@@ -106,10 +111,12 @@ class HookDispatcher:
     def _deliver(self, run: _HookRun, report: DispatchReport) -> None:
         sender = self.senders(run.hook)
         per_event = not isinstance(run.hook.destination, HttpDestination)
+        contents = self._contents(run)
         pending = list(run.items)
         while pending:
             chunk = next(_chunks(run.hook, pending))
-            result = _send(sender, [outgoing(run.hook, delivery.event) for _, delivery in chunk])
+            batch = [outgoing(run.hook, delivery.event, _content_of(contents, delivery.event)) for _, delivery in chunk]
+            result = _send(sender, batch)
             delivered = len(chunk) if result.ok else max(0, min(result.delivered, len(chunk)))
             if delivered:
                 run.delta = _add(run.delta, statements=1, profiles=delivered)
@@ -128,6 +135,20 @@ class HookDispatcher:
                 pending = undelivered[1:] + pending
             else:
                 self._handle_failure(run, undelivered, result, report)
+
+    def _contents(self, run: _HookRun) -> dict[ContentKey, dict[str, Any]]:
+        """The kept contents of the run's events, for a hook that includes them (gone after the retention)."""
+        if not run.hook.include_content or self.contents is None:
+            return {}
+        keys = [key for _, delivery in run.items if (key := _content_key(delivery.event)) is not None]
+        if not keys:
+            return {}
+        try:
+            found = self.contents.get_many(keys, self.clock())
+        except StoreError as exc:  # sent without content rather than not at all: content is best effort
+            logger.warning("hook %s: message contents could not be read: %s", run.hook.id, exc)
+            return {}
+        return found
 
     def _handle_failure(
         self,
@@ -176,6 +197,17 @@ class HookDispatcher:
             retried=run.delta.retried,
             last_error=detail,
         )
+
+
+def _content_key(event: ActivityEvent) -> ContentKey | None:
+    if event.message is None or event.profile is None:
+        return None
+    return (event.account_id, event.message.id, event.profile.id)
+
+
+def _content_of(contents: dict[ContentKey, dict[str, Any]], event: ActivityEvent) -> dict[str, Any] | None:
+    key = _content_key(event)
+    return contents.get(key) if key is not None else None
 
 
 def _chunks(

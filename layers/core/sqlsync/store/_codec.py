@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,3 +42,18 @@ def expires_at(bucket: str) -> int:
     """Epoch seconds at which DynamoDB's TTL may drop the bucket."""
     start = datetime.strptime(bucket, BUCKET_FORMAT).replace(tzinfo=UTC)
     return int((start + STATS_TTL).timestamp())
+
+
+MAX_CONTENT_BYTES = 350 * 1024
+"""A message's content, compressed, must leave room in DynamoDB's 400 KB item for the key and TTL."""
+
+
+def pack_content(content: Mapping[str, Any]) -> bytes | None:
+    """Compressed JSON (HTML compresses about tenfold), or None when still too large to keep."""
+    packed = zlib.compress(to_json(dict(content)), 6)
+    return packed if len(packed) <= MAX_CONTENT_BYTES else None
+
+
+def unpack_content(packed: bytes) -> dict[str, Any]:
+    content: dict[str, Any] = from_json(zlib.decompress(packed))
+    return content

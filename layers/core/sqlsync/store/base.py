@@ -262,3 +262,19 @@ class ConfigStore(ABC):
     @abstractmethod
     def delete_body(self, kind: str, object_id: str) -> bool:
         """True when it existed."""
+
+
+ContentKey = tuple[int, int, str]
+"""(account id, message id, profile id): what was sent to whom."""
+
+
+class ContentStore(ABC):
+    """The content of sent messages, kept for the hooks that attach it (include_content) until it expires."""
+
+    @abstractmethod
+    def put(self, key: ContentKey, content: dict[str, Any], expires_at: datetime) -> bool:
+        """Keep it until `expires_at`; False when it is too large to keep (it is then not attached)."""
+
+    @abstractmethod
+    def get_many(self, keys: Sequence[ContentKey], now: datetime) -> dict[ContentKey, dict[str, Any]]:
+        """The contents still kept at `now` (the table's TTL deletes late, so expiry is checked here too)."""

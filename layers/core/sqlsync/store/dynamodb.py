@@ -20,9 +20,19 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sqlsync.store._codec import LAST_ERROR_MAX_CHARS, dump_fields, error_time, expires_at, load_fields
+from sqlsync.store._codec import (
+    LAST_ERROR_MAX_CHARS,
+    dump_fields,
+    error_time,
+    expires_at,
+    load_fields,
+    pack_content,
+    unpack_content,
+)
 from sqlsync.store.base import (
     ConfigStore,
+    ContentKey,
+    ContentStore,
     HeldEvent,
     HeldKind,
     LedgerStore,
@@ -596,3 +606,38 @@ class DynamoDBStatsStore(_Table, StatsStore):
             )
             for item in items
         ]
+
+
+class DynamoDBContentStore(_Table, ContentStore):
+    """Message contents: pk "<account>#<message>#<profile>", the compressed JSON in `content` (binary), and
+    `expires_at` for DynamoDB's TTL (which deletes up to days late: reads check it too)."""
+
+    def put(self, key: ContentKey, content: dict[str, Any], expires_at: datetime) -> bool:
+        packed = pack_content(content)
+        if packed is None:
+            return False
+        with self._calling("PutItem"):
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "pk": {"S": _content_pk(key)},
+                    "content": {"B": packed},
+                    "expires_at": {"N": str(int(expires_at.timestamp()))},
+                },
+            )
+        return True
+
+    def get_many(self, keys: Sequence[ContentKey], now: datetime) -> dict[ContentKey, dict[str, Any]]:
+        by_pk = {_content_pk(key): key for key in keys}
+        wanted: list[Item] = [{"pk": {"S": pk}} for pk in by_pk]
+        found: dict[ContentKey, dict[str, Any]] = {}
+        for start in range(0, len(wanted), BATCH_GET_KEYS):
+            for item in self._batch_get(wanted[start : start + BATCH_GET_KEYS]):
+                if int(item["expires_at"]["N"]) > now.timestamp():
+                    found[by_pk[item["pk"]["S"]]] = unpack_content(item["content"]["B"])
+        return found
+
+
+def _content_pk(key: ContentKey) -> str:
+    account_id, message_id, profile_id = key
+    return f"{account_id}#{message_id}#{profile_id}"

@@ -13,10 +13,20 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlsync.store._codec import LAST_ERROR_MAX_CHARS, dump_fields, error_time, load_fields
+from sqlsync.store._codec import (
+    LAST_ERROR_MAX_CHARS,
+    dump_fields,
+    error_time,
+    load_fields,
+    pack_content,
+    unpack_content,
+)
 from sqlsync.store.base import (
     ConfigStore,
+    ContentKey,
+    ContentStore,
     HeldEvent,
     HeldKind,
     LedgerStore,
@@ -341,3 +351,28 @@ class InMemoryStatsStore(StatsStore):
                 for name, counters in sorted(self._buckets.get(integration_id, {}).items())
                 if first <= name <= last
             ]
+
+
+class InMemoryContentStore(ContentStore):
+    """Contents as the DynamoDB store keeps them: compressed JSON, refused above the same size."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._items: dict[ContentKey, tuple[bytes, int]] = {}
+
+    def put(self, key: ContentKey, content: dict[str, Any], expires_at: datetime) -> bool:
+        packed = pack_content(content)
+        if packed is None:
+            return False
+        with self._lock:
+            self.calls["PutItem"] += 1
+            self._items[key] = (packed, int(expires_at.timestamp()))
+        return True
+
+    def get_many(self, keys: Sequence[ContentKey], now: datetime) -> dict[ContentKey, dict[str, Any]]:
+        wanted = list(dict.fromkeys(keys))
+        with self._lock:
+            self.calls["BatchGetItem"] += math.ceil(len(wanted) / BATCH_GET_KEYS)
+            found = {key: self._items[key] for key in wanted if key in self._items}
+        return {key: unpack_content(packed) for key, (packed, expires) in found.items() if expires > now.timestamp()}

@@ -85,8 +85,8 @@ def ingest(
             bodies += to_messages(event)
         except IngestFieldError as exc:
             raise (exc.within(f"events[{index}].") if batch else exc) from None
-    hook_bodies = hooks.bodies(activity, batch) if hooks is not None and activity else []
+    plan = hooks.plan(activity, batch) if hooks is not None and activity else None
     sink.send(bodies)
-    if hooks is not None and hook_bodies:
-        hooks.sink.send(hook_bodies)
-    return IngestResult(events=len(events), messages=len(bodies), hook_messages=len(hook_bodies))
+    if hooks is not None and plan is not None:
+        hooks.send(plan)
+    return IngestResult(events=len(events), messages=len(bodies), hook_messages=len(plan.bodies) if plan else 0)
