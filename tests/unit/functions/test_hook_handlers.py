@@ -160,6 +160,14 @@ def test_hooks_are_configured_with_secrets_kept_out_of_the_config_table(
         ),
         ({"destination": {"kind": "rabbitmq_queue", "url": "http://host/", "queue": "q"}}, "destination.url"),
         ({"destination": {"kind": "kafka", "bootstrap_servers": "nohost", "topic": "t"}}, "destination"),
+        (
+            {"destination": {"kind": "kafka", "bootstrap_servers": "169.254.169.254:9092", "topic": "t"}},
+            "destination.bootstrap_servers",
+        ),
+        (
+            {"destination": {"kind": "rabbitmq_queue", "url": "amqp://u:p@169.254.170.2/", "queue": "q"}},
+            "destination.url",
+        ),
         ({"event_types": ["no_such_type"]}, "event_types[0]"),
         ({"event_types": []}, "event_types"),
     ],

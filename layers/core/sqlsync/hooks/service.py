@@ -183,59 +183,80 @@ class HookService:
         """The destination as stored (no secret in it) and its secrets; refuses what cannot work."""
         destination = data.destination
         stored: dict[str, Any] = destination.model_dump()
-        secrets: Secrets = {}
         if isinstance(destination, HttpDestination):
-            from sqlsync.hooks.addresses import DestinationRefused, HostNotResolved, check_url
-            from sqlsync.hooks.http import check_headers, new_signing_secret, validate_signing_secret
+            return self._check_http(destination, stored, kept)
+        if isinstance(destination, RabbitMQQueueDestination | RabbitMQExchangeDestination):
+            return self._check_rabbitmq(destination, stored, kept)
+        return self._check_kafka(destination, stored, kept)
 
-            try:
-                check_url(destination.url, self.allow_private)
-            except HostNotResolved:
-                pass  # a name that resolves only later, or only inside a VPC: checked again before each request
-            except DestinationRefused as exc:
-                raise HookError("destination.url", str(exc)) from None
-            try:
-                check_headers(destination.headers)
-            except ValueError as exc:
-                raise HookError("destination.headers", str(exc)) from None
-            given = destination.signing_secret.get_secret_value() if destination.signing_secret else None
-            if given is not None:
-                try:
-                    validate_signing_secret(given)
-                except ValueError as exc:
-                    raise HookError("destination.signing_secret", str(exc)) from None
-            secrets["signing_secret"] = given or kept.get("signing_secret") or new_signing_secret()
-            stored["signing_secret"] = None
-        elif isinstance(destination, RabbitMQQueueDestination | RabbitMQExchangeDestination):
-            from sqlsync.hooks.rabbitmq import validate_rabbitmq_url
+    def _check_http(
+        self, destination: HttpDestination, stored: dict[str, Any], kept: Secrets
+    ) -> tuple[dict[str, Any], Secrets]:
+        from sqlsync.hooks.addresses import DestinationRefused, HostNotResolved, check_url
+        from sqlsync.hooks.http import check_headers, new_signing_secret, validate_signing_secret
 
+        try:
+            check_url(destination.url, self.allow_private)
+        except HostNotResolved:
+            pass  # a name that resolves only later, or only inside a VPC: checked again before each request
+        except DestinationRefused as exc:
+            raise HookError("destination.url", str(exc)) from None
+        try:
+            check_headers(destination.headers)
+        except ValueError as exc:
+            raise HookError("destination.headers", str(exc)) from None
+        given = destination.signing_secret.get_secret_value() if destination.signing_secret else None
+        if given is not None:
             try:
-                validate_rabbitmq_url(destination.url)
+                validate_signing_secret(given)
             except ValueError as exc:
-                raise HookError("destination.url", str(exc)) from None
-            url, password = split_password(destination.url)
-            stored["url"] = url
-            if password is not None:
-                secrets["amqp_password"] = password
-            elif "amqp_password" in kept and _has_user(url):
-                secrets["amqp_password"] = kept["amqp_password"]
-        elif isinstance(destination, KafkaDestination):
-            from sqlsync.hooks.kafka import validate_kafka_config
+                raise HookError("destination.signing_secret", str(exc)) from None
+        stored["signing_secret"] = None
+        return stored, {"signing_secret": given or kept.get("signing_secret") or new_signing_secret()}
 
-            try:
-                validate_kafka_config(destination.bootstrap_servers, destination.topic)
-            except ValueError as exc:
-                raise HookError("destination", str(exc)) from None
-            password = destination.sasl_password.get_secret_value() if destination.sasl_password else None
-            if password or kept.get("sasl_password"):
-                secrets["sasl_password"] = password or kept["sasl_password"]
-            stored["sasl_password"] = None
-            if destination.security_protocol.startswith("SASL") and not (
-                destination.sasl_mechanism and destination.sasl_username and "sasl_password" in secrets
-            ):
-                raise HookError(
-                    "destination.sasl_mechanism", "SASL needs sasl_mechanism, sasl_username and sasl_password"
-                )
+    def _check_rabbitmq(
+        self,
+        destination: RabbitMQQueueDestination | RabbitMQExchangeDestination,
+        stored: dict[str, Any],
+        kept: Secrets,
+    ) -> tuple[dict[str, Any], Secrets]:
+        from sqlsync.hooks.rabbitmq import validate_rabbitmq_url
+
+        try:
+            validate_rabbitmq_url(destination.url)
+        except ValueError as exc:
+            raise HookError("destination.url", str(exc)) from None
+        parts = urlsplit(destination.url)
+        _check_host(parts.hostname or "", parts.port or 5672, self.allow_private, "destination.url")
+        url, password = split_password(destination.url)
+        stored["url"] = url
+        if password is not None:
+            return stored, {"amqp_password": password}
+        if "amqp_password" in kept and _has_user(url):
+            return stored, {"amqp_password": kept["amqp_password"]}
+        return stored, {}
+
+    def _check_kafka(
+        self, destination: KafkaDestination, stored: dict[str, Any], kept: Secrets
+    ) -> tuple[dict[str, Any], Secrets]:
+        from sqlsync.hooks.kafka import validate_kafka_config
+
+        try:
+            validate_kafka_config(destination.bootstrap_servers, destination.topic)
+        except ValueError as exc:
+            raise HookError("destination", str(exc)) from None
+        for server in destination.bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            _check_host(host.strip("[]"), int(port), self.allow_private, "destination.bootstrap_servers")
+        secrets: Secrets = {}
+        password = destination.sasl_password.get_secret_value() if destination.sasl_password else None
+        if password or kept.get("sasl_password"):
+            secrets["sasl_password"] = password or kept["sasl_password"]
+        stored["sasl_password"] = None
+        if destination.security_protocol.startswith("SASL") and not (
+            destination.sasl_mechanism and destination.sasl_username and "sasl_password" in secrets
+        ):
+            raise HookError("destination.sasl_mechanism", "SASL needs sasl_mechanism, sasl_username and sasl_password")
         return stored, secrets
 
 
@@ -267,6 +288,18 @@ def with_password(url: str, password: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}:{password}@{host}" + (f":{parts.port}" if parts.port is not None else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _check_host(host: str, port: int, allow_private: bool, field: str) -> None:
+    """The address policy of HTTP destinations, for brokers too (a name that does not resolve yet is let be)."""
+    from sqlsync.hooks.addresses import DestinationRefused, HostNotResolved, check_host
+
+    try:
+        check_host(host, port, allow_private)
+    except HostNotResolved:
+        pass
+    except DestinationRefused as exc:
+        raise HookError(field, str(exc)) from None
 
 
 def _has_user(url: str) -> bool:
