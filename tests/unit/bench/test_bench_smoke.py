@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # `bench` lives at the repository root, beside layers/ and functions/
     sys.path.insert(0, str(ROOT))
 
-from bench import cold_start, render, sync_throughput  # noqa: E402
+from bench import cold_start, hooks, render, sync_throughput  # noqa: E402
 from bench.__main__ import main  # noqa: E402
 from bench.common import Options, Row, ServiceUnavailableError, Target, format_table  # noqa: E402
 from bench.databases import Server, scratch_database, servers  # noqa: E402
@@ -52,6 +52,15 @@ def test_render_benchmark_row_and_equal_sql() -> None:
     leads = [{"CustomID": "a'b", "email": None, "name": "x", "city": "y"}]
     assert ours({"segment_id": 1}, leads) == jinja({"segment_id": 1}, leads)
     assert "'a''b', NULL" in ours({"segment_id": 1}, leads)
+
+
+def test_hooks_benchmark_row_after_checking_every_request() -> None:
+    # The benchmark itself fails when the receiver did not get exactly the expected, signed requests.
+    (row,) = hooks.run(
+        Options(quick=True, repeat=1), hooks.Workload(events=300, batch_size=3, messages_per_invocation=7)
+    )
+    _check_row(row, "events/s")
+    assert row.target == Target("ratio>=", hooks.TARGET_RATIO)
 
 
 def test_cold_start_rows_and_no_driver_imported() -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sqlsync.collector import collector_paused
 from sqlsync.hooks.delivery import DeliveryResult, Outgoing, Sender
 from sqlsync.hooks.message import outgoing
 from sqlsync.models.hooks import ActivityEvent, Hook, HookDelivery, HttpDestination
@@ -85,6 +86,10 @@ class HookDispatcher:
         """Where ingest kept the content of sent messages, for hooks that include it."""
 
     def process(self, messages: Sequence[QueueMessage]) -> DispatchReport:
+        with collector_paused():
+            return self._process(messages)
+
+    def _process(self, messages: Sequence[QueueMessage]) -> DispatchReport:
         report = DispatchReport()
         groups: dict[str, list[tuple[QueueMessage, HookDelivery]]] = defaultdict(list)
         for message in messages:

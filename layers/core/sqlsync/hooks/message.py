@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlsync.hooks.delivery import Outgoing
@@ -20,6 +21,11 @@ def _date(event: ActivityEvent) -> datetime:
     return event.occurred_at.astimezone(UTC)
 
 
+def _event_date(event: ActivityEvent) -> str:
+    # isoformat rather than strftime: the same text ("2006-01-25T15:04:05.999999Z"), in a fifth of the time.
+    return _date(event).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
 def _name(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -27,7 +33,7 @@ def _name(value: Any) -> str:
 # Each placeholder of custom_data values, from the event ("" when the event has no such thing).
 PLACEHOLDERS: dict[str, Callable[[ActivityEvent], str]] = {
     "uuid": lambda event: str(uuid.uuid4()),
-    "event_date": lambda event: _date(event).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    "event_date": _event_date,
     "event_date_ymd": lambda event: _date(event).strftime("%Y-%m-%d"),
     "event_date_rfc3339": lambda event: _date(event).strftime("%Y-%m-%dT%H:%M:%SZ"),
     "event_date_unix": lambda event: str(int(_date(event).timestamp())),
@@ -40,6 +46,22 @@ PLACEHOLDERS: dict[str, Callable[[ActivityEvent], str]] = {
     "message_subject": lambda event: _name(event.message and event.message.subject),
     "resource_name": lambda event: _name(event.resource and event.resource.name),
 }
+
+
+@lru_cache(maxsize=1024)
+def _parts(template: str) -> tuple[tuple[str, str | None], ...]:
+    """A value template cut once into (text, placeholder name or None) pieces: rendering it per event is
+    then a join, with each placeholder worked out once per event."""
+    parts: list[tuple[str, str | None]] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(template):
+        if match.start() > position:
+            parts.append((template[position : match.start()], None))
+        parts.append(("", match.group(1)))
+        position = match.end()
+    if position < len(template):
+        parts.append((template[position:], None))
+    return tuple(parts)
 
 
 def _unix_nanoseconds(at: datetime) -> int:
@@ -64,9 +86,18 @@ def custom_data(spec: CustomDataSpec, event: ActivityEvent) -> dict[str, Any]:
     data: dict[str, Any] = {name: fields[name] for name in spec.profile_fields if name in fields}
     if event.custom_data is not None:
         data.update(event.custom_data)
-    else:
-        for key, template in spec.values.items():
-            data[key] = _PLACEHOLDER.sub(lambda match: PLACEHOLDERS[match.group(1)](event), template)
+        return data
+    known: dict[str, str] = {}
+    for key, template in spec.values.items():
+        pieces: list[str] = []
+        for text, name in _parts(template):
+            if name is None:
+                pieces.append(text)
+                continue
+            if name not in known or name == "uuid":  # a new uuid for each use, as the vendor's {{uuid}}
+                known[name] = PLACEHOLDERS[name](event)
+            pieces.append(known[name])
+        data[key] = "".join(pieces)
     return data
 
 
@@ -87,7 +118,7 @@ def event_body(hook: Hook, event: ActivityEvent, content: dict[str, Any] | None 
     body: dict[str, Any] = {
         "event_id": event.id,
         "event_type": event.type.value,
-        "event_date": PLACEHOLDERS["event_date"](event),
+        "event_date": _event_date(event),
         "account_id": event.account_id,
         "list_id": event.database.id if event.database is not None else None,
         "profile_id": event.profile.id if event.profile is not None else None,

@@ -15,17 +15,16 @@ through the same chunks (docs/pause-and-resume.md).
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
+from sqlsync.collector import collector_paused
 from sqlsync.connectors import Target, TargetError
 from sqlsync.dialects.exceptions import RenderError
 from sqlsync.models.events import CatchUpRequest, EventType, ResyncRequest, Segment, SegmentEvent
@@ -104,7 +103,7 @@ class SyncWorker:
 
     def process(self, messages: Sequence[QueueMessage]) -> SyncReport:
         """Apply a batch of queue messages; the report names the messages to retry."""
-        with _collector_paused():
+        with collector_paused():
             return self._process(messages)
 
     def _process(self, messages: Sequence[QueueMessage]) -> SyncReport:
@@ -218,25 +217,6 @@ class SyncWorker:
             run.failed.add(message_id)
             run.errors.append(f"target unavailable: {exc}")
         _merge(report, run, deltas)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Hold the cyclic garbage collector for one batch, then collect what the batch left.
-
-    A batch makes hundreds of thousands of short-lived, acyclic objects (parsed profiles, changes,
-    leads) that reference counting frees; left on, the collector walks them again and again, for a third
-    of the worker's time (`make bench`). Cycles made meanwhile (exceptions with their tracebacks) wait
-    until the end of the batch, whose size the event-source mapping bounds."""
-    if not gc.isenabled():  # somebody up the stack holds it already: theirs to restore
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        gc.collect(1)  # everything the batch made is still in the youngest generation
 
 
 def _parse(message: QueueMessage) -> SegmentEvent | ResyncRequest | CatchUpRequest | None:
