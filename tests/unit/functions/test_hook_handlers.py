@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
+from sqlsync.hooks.wire import decode
 from testkit import Context, call, http, load_function, queued
 
 AT = "2026-11-22T10:00:05Z"
@@ -230,9 +231,10 @@ def test_a_permanent_refusal_goes_to_the_hook_dead_letter_queue_with_the_answer(
     call(ingest, http("POST", "/v1/events", activity("e1")))
     receiver.script = [400]
     dispatcher.lambda_handler({"Records": records(loopback_allowed["HookQueue"])}, Context())
-    [dead] = [json.loads(body) for body in queued(loopback_allowed["HookDLQ"])]
-    assert (dead["hook_id"], dead["event"]["id"], dead["attempt"]) == (hook["id"], "e1", 1)
-    assert dead["last_error"].startswith("HTTP 400")
+    [(dead, body)] = [decode(text) for text in queued(loopback_allowed["HookDLQ"])]
+    assert (dead.hook_id, dead.event_id, dead.attempt) == (hook["id"], "e1", 1)
+    assert dead.last_error is not None and dead.last_error.startswith("HTTP 400")
+    assert json.loads(body)["custom_data"] == {"email": "e1@example.com", "cname": "Black Friday"}
     assert call(api, http("GET", f"/v1/hooks/{hook['id']}/stats"))[1]["failed"] == 1
 
 

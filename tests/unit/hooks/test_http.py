@@ -168,7 +168,7 @@ def make_sender(senders: list[HttpSender]) -> Any:
 
 
 def events(*bodies: dict[str, Any]) -> list[Outgoing]:
-    return [Outgoing(event_id=f"evt_{index}_{body.get('n', '')}", body=body) for index, body in enumerate(bodies)]
+    return [Outgoing.of(f"evt_{index}_{body.get('n', '')}", body) for index, body in enumerate(bodies)]
 
 
 BATCH = events(
@@ -190,7 +190,7 @@ def test_a_batch_arrives_as_one_signed_json_array(receiver: Receiver, make_sende
     # THEN the receiver got one request with the bodies, in order, non-ASCII intact
     assert result.ok and result.delivered == 3 and not result.retryable
     [request] = receiver.received
-    assert json.loads(request.body.decode("utf-8")) == [event.body for event in BATCH]
+    assert json.loads(request.body.decode("utf-8")) == [json.loads(event.json) for event in BATCH]
     assert "Zoë Ørsted".encode() in request.body and "東京".encode() in request.body
     assert b", " not in request.body and b": " not in request.body  # compact separators
     assert request.headers["content-type"] == "application/json"

@@ -11,19 +11,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pydantic_core import to_json
+
 
 @dataclass(frozen=True)
 class Outgoing:
     """One event as the destination receives it.
 
-    `body` is the JSON object documented in docs/hooks.md (event_type, event_date, ...). `event_id` is
-    stable across retries, so that receivers can deduplicate. `key` is the profile id (the Kafka message
-    key), or None when the event has no profile.
+    `json` is the JSON object documented in docs/hooks.md (event_type, event_date, ...), encoded once.
+    `event_id` is stable across retries, so that receivers can deduplicate. `key` is the profile id (the
+    Kafka message key), or None when the event has no profile.
     """
 
     event_id: str
-    body: dict[str, Any]
+    json: str
     key: str | None = None
+
+    @staticmethod
+    def of(event_id: str, body: dict[str, Any], key: str | None = None) -> Outgoing:
+        """From the body as an object: compact UTF-8 JSON, non-ASCII as it is."""
+        return Outgoing(event_id, to_json(body, inf_nan_mode="constants").decode(), key)
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-from pydantic import ValidationError
+from typing import Any, NamedTuple
 
 from sqlsync.collector import collector_paused
 from sqlsync.hooks.delivery import DeliveryResult, Outgoing, Sender
-from sqlsync.hooks.message import outgoing
-from sqlsync.models.hooks import ActivityEvent, Hook, HookDelivery, HttpDestination
+from sqlsync.hooks.wire import decode, encode, with_content
+from sqlsync.models.hooks import Hook, HookDelivery, HttpDestination
 from sqlsync.store.base import ContentKey, ContentStore, StatsDelta, StatsStore
 from sqlsync.store.exceptions import StoreError
 from sqlsync.sync.exceptions import EnqueueError
@@ -57,7 +55,7 @@ class DispatchReport:
 @dataclass
 class _HookRun:
     hook: Hook
-    items: list[tuple[QueueMessage, HookDelivery]]
+    items: list[Item]
     delta: StatsDelta = field(default_factory=StatsDelta)
 
 
@@ -91,15 +89,15 @@ class HookDispatcher:
 
     def _process(self, messages: Sequence[QueueMessage]) -> DispatchReport:
         report = DispatchReport()
-        groups: dict[str, list[tuple[QueueMessage, HookDelivery]]] = defaultdict(list)
+        groups: dict[str, list[Item]] = defaultdict(list)
         for message in messages:
             try:
-                delivery = HookDelivery.model_validate_json(message.body)
-            except ValidationError as exc:
-                logger.error("unreadable hook message %s: %s", message.message_id, exc.errors()[:3])
+                delivery, body = decode(message.body)
+            except ValueError as exc:
+                logger.error("unreadable hook message %s: %s", message.message_id, str(exc)[:500])
                 report.failed_message_ids.add(message.message_id)  # to the DLQ through the queue's redrive
                 continue
-            groups[delivery.hook_id].append((message, delivery))
+            groups[delivery.hook_id].append(Item(message, delivery, body))
         for hook_id, items in groups.items():
             hook = self.hooks(hook_id)
             if hook is None or not hook.active:
@@ -120,7 +118,7 @@ class HookDispatcher:
         pending = list(run.items)
         while pending:
             chunk = next(_chunks(run.hook, pending))
-            batch = [outgoing(run.hook, delivery.event, _content_of(contents, delivery.event)) for _, delivery in chunk]
+            batch = [_outgoing(item, contents) for item in chunk]
             result = _send(sender, batch)
             delivered = len(chunk) if result.ok else max(0, min(result.delivered, len(chunk)))
             if delivered:
@@ -145,7 +143,7 @@ class HookDispatcher:
         """The kept contents of the run's events, for a hook that includes them (gone after the retention)."""
         if not run.hook.include_content or self.contents is None:
             return {}
-        keys = [key for _, delivery in run.items if (key := _content_key(delivery.event)) is not None]
+        keys = [_parse_content_key(item.delivery.content_key) for item in run.items if item.delivery.content_key]
         if not keys:
             return {}
         try:
@@ -158,7 +156,7 @@ class HookDispatcher:
     def _handle_failure(
         self,
         run: _HookRun,
-        undelivered: list[tuple[QueueMessage, HookDelivery]],
+        undelivered: list[Item],
         result: DeliveryResult,
         report: DispatchReport,
     ) -> None:
@@ -174,20 +172,23 @@ class HookDispatcher:
             if not items:
                 continue
             bodies = [
-                delivery.model_copy(
-                    update={
-                        "attempt": delivery.attempt + 1 if sink is self.retries else delivery.attempt,
-                        "last_error": detail[:2000],
-                    }
-                ).model_dump_json()
-                for _, delivery in items
+                encode(
+                    item.delivery.model_copy(
+                        update={
+                            "attempt": item.delivery.attempt + 1 if sink is self.retries else item.delivery.attempt,
+                            "last_error": detail[:2000],
+                        }
+                    ),
+                    item.body,
+                )
+                for item in items
             ]
             try:
                 sink.send(bodies, delay_seconds=delay_seconds)
             except EnqueueError as exc:
                 # Not lost: the original messages come back from the hook queue, the same attempt again.
                 logger.error("hook %s: could not queue %d event(s): %s", run.hook.id, len(items), exc)
-                report.failed_message_ids.update(message.message_id for message, _ in items)
+                report.failed_message_ids.update(item.message.message_id for item in items)
                 continue
             if sink is self.retries:
                 report.retried += len(items)
@@ -204,20 +205,29 @@ class HookDispatcher:
         )
 
 
-def _content_key(event: ActivityEvent) -> ContentKey | None:
-    if event.message is None or event.profile is None:
-        return None
-    return (event.account_id, event.message.id, event.profile.id)
+class Item(NamedTuple):
+    """One hook-queue message: the SQS message, its envelope, and the event's body as the hook sends it."""
+
+    message: QueueMessage
+    delivery: HookDelivery
+    body: str
 
 
-def _content_of(contents: dict[ContentKey, dict[str, Any]], event: ActivityEvent) -> dict[str, Any] | None:
-    key = _content_key(event)
-    return contents.get(key) if key is not None else None
+def _outgoing(item: Item, contents: dict[ContentKey, dict[str, Any]]) -> Outgoing:
+    body = item.body
+    if item.delivery.content_key is not None:
+        content = contents.get(_parse_content_key(item.delivery.content_key))
+        if content is not None:
+            body = with_content(body, content)
+    return Outgoing(item.delivery.event_id, body, item.delivery.key)
 
 
-def _chunks(
-    hook: Hook, items: list[tuple[QueueMessage, HookDelivery]]
-) -> Iterator[list[tuple[QueueMessage, HookDelivery]]]:
+def _parse_content_key(text: str) -> ContentKey:
+    account_id, message_id, profile_id = text.split("#", 2)
+    return (int(account_id), int(message_id), profile_id)
+
+
+def _chunks(hook: Hook, items: list[Item]) -> Iterator[list[Item]]:
     """HTTP: requests of at most batch_size events. Brokers: one message per event in one session."""
     size = hook.destination.batch_size if isinstance(hook.destination, HttpDestination) else max(1, len(items))
     for start in range(0, len(items), size):

@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlsync.models.hooks import ActivityEvent, Hook, HookDelivery
+from pydantic_core import to_json
+
+from sqlsync.collector import collector_paused
+from sqlsync.hooks.message import event_body
+from sqlsync.hooks.wire import content_key, encode_new
+from sqlsync.models.hooks import ActivityEvent, Hook
 from sqlsync.store.base import ContentKey, ContentStore
 from sqlsync.store.exceptions import StoreError
 from sqlsync.sync.exceptions import EnqueueError, PayloadTooLargeError
@@ -42,9 +47,13 @@ class HookFanout:
         self.clock = clock
 
     def plan(self, events: Sequence[tuple[int, ActivityEvent]], batch: bool) -> HookPlan:
+        with collector_paused():
+            return self._plan(events, batch)
+
+    def _plan(self, events: Sequence[tuple[int, ActivityEvent]], batch: bool) -> HookPlan:
         """The hook-queue bodies for the events (with their index in the request), each checked to fit a
-        message. A message's content never rides on the queue: it is kept aside for the hooks that
-        include it, and the dispatcher attaches it."""
+        message, with the body each hook sends rendered now (sqlsync.hooks.wire). A message's content never
+        rides on the queue: it is kept aside for the hooks that include it, and the dispatcher attaches it."""
         plan = HookPlan()
         for index, event in events:
             passing = [hook for hook in self.hooks_of(event.account_id) if hook.passes(event)]
@@ -54,9 +63,17 @@ class HookFanout:
                 if event.profile is not None and any(hook.include_content for hook in passing):
                     plan.contents[(event.account_id, event.message.id, event.profile.id)] = event.message.content
                 event = event.model_copy(update={"message": event.message.model_copy(update={"content": None})})
+            key = event.profile.id if event.profile is not None else None
+            kept = (
+                content_key(event.account_id, event.message.id, event.profile.id)
+                if event.message is not None and event.profile is not None
+                else None
+            )
             for hook in passing:
-                body = HookDelivery(hook_id=hook.id, event=event).model_dump_json()
-                size = len(body.encode())
+                rendered = to_json(event_body(hook, event), inf_nan_mode="constants").decode()
+                body = encode_new(hook.id, event.id, key, kept if hook.include_content else None, rendered)
+                # UTF-8 takes at most 4 bytes a character: most bodies need no encoding to be measured.
+                size = len(body) * 4 if len(body) * 4 <= MAX_MESSAGE_BYTES - ENVELOPE_ROOM else len(body.encode())
                 if size > MAX_MESSAGE_BYTES - ENVELOPE_ROOM:
                     field_name = f"events[{index}]" if batch else "event"
                     raise PayloadTooLargeError(

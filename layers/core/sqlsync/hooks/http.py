@@ -30,8 +30,6 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_json
-
 from sqlsync.hooks.addresses import (
     DestinationRefused,
     HostNotResolved,
@@ -166,8 +164,7 @@ class HttpSender:
 
         if not batch:
             return DeliveryResult.success(0)
-        # pydantic-core's encoder: compact UTF-8 like json.dumps(ensure_ascii=False), in a third of its time.
-        payload = to_json([event.body for event in batch], inf_nan_mode="constants")
+        payload = ("[" + ",".join(event.json for event in batch) + "]").encode()
         try:
             addresses = check_host(self._destination.host, self._destination.port, self._allow_private)
         except HostNotResolved as exc:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import re
 import threading
 import time
@@ -166,7 +165,7 @@ class KafkaSender:
             return DeliveryResult.success(0)
         records = [
             (
-                json.dumps(item.body, ensure_ascii=False, separators=(",", ":")).encode(),
+                item.json.encode(),
                 item.key.encode() if item.key is not None else None,
                 [("event-id", item.event_id.encode())],
             )

@@ -79,15 +79,15 @@ def check_custom_data(spec: CustomDataSpec) -> None:
                 raise HookError(f"custom_data.values.{key}", f"unknown placeholder {match.group(0)}; known: {known}")
 
 
-def custom_data(spec: CustomDataSpec, event: ActivityEvent) -> dict[str, Any]:
+def custom_data(spec: CustomDataSpec, event: ActivityEvent, known: dict[str, str] | None = None) -> dict[str, Any]:
     """The chosen profile fields (those the profile has), then the event's own custom_data if it sent one,
-    else the hook's key/value pairs rendered for this event."""
+    else the hook's key/value pairs rendered for this event. `known`: placeholders already worked out."""
     fields: Mapping[str, Any] = event.profile.fields if event.profile is not None else {}
     data: dict[str, Any] = {name: fields[name] for name in spec.profile_fields if name in fields}
     if event.custom_data is not None:
         data.update(event.custom_data)
         return data
-    known: dict[str, str] = {}
+    known = {} if known is None else known
     for key, template in spec.values.items():
         pieces: list[str] = []
         for text, name in _parts(template):
@@ -115,16 +115,17 @@ def event_body(hook: Hook, event: ActivityEvent, content: dict[str, Any] | None 
     if event.segments:
         event_data["segment_ids"] = [segment.id for segment in event.segments]
     event_data.update(event.event_data)
+    event_date = _event_date(event)
     body: dict[str, Any] = {
         "event_id": event.id,
         "event_type": event.type.value,
-        "event_date": _event_date(event),
+        "event_date": event_date,
         "account_id": event.account_id,
         "list_id": event.database.id if event.database is not None else None,
         "profile_id": event.profile.id if event.profile is not None else None,
         "is_test": event.is_test,
         "hook_id": hook.id,
-        "custom_data": custom_data(hook.custom_data, event),
+        "custom_data": custom_data(hook.custom_data, event, {"event_date": event_date}),
         "event_data": event_data,
     }
     if hook.include_content and content is not None:
@@ -133,8 +134,4 @@ def event_body(hook: Hook, event: ActivityEvent, content: dict[str, Any] | None 
 
 
 def outgoing(hook: Hook, event: ActivityEvent, content: dict[str, Any] | None = None) -> Outgoing:
-    return Outgoing(
-        event_id=event.id,
-        body=event_body(hook, event, content),
-        key=event.profile.id if event.profile is not None else None,
-    )
+    return Outgoing.of(event.id, event_body(hook, event, content), event.profile.id if event.profile else None)

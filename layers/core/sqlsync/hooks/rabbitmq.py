@@ -9,7 +9,6 @@ on `message_id` (the event id).
 from __future__ import annotations
 
 import contextlib
-import json
 import ssl
 import threading
 from collections.abc import Sequence
@@ -163,7 +162,7 @@ class RabbitMQSender:
         publishing goes on from the first unconfirmed message."""
         if not batch:
             return DeliveryResult.success(0)
-        bodies = [json.dumps(item.body, ensure_ascii=False, separators=(",", ":")).encode() for item in batch]
+        bodies = [item.json.encode() for item in batch]
         with self._lock:
             try:
                 return self._send(batch, bodies)

@@ -265,15 +265,20 @@ class HookTestOut(BaseModel):
 
 
 class HookDelivery(BaseModel):
-    """On the hook queue: one event for one hook, and how many attempts it has had."""
+    """On the hook queue: the envelope of one event for one hook. The event's body follows it, already
+    rendered (sqlsync.hooks.wire), so that the dispatcher never parses or builds it again."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["hook"] = "hook"
     hook_id: str
+    event_id: str
+    key: str | None = Field(default=None, description="the profile id: Kafka's record key")
+    content_key: str | None = Field(
+        default=None, description="account#message#profile: the kept content to attach, for hooks that include it"
+    )
     attempt: int = Field(default=1, ge=1)
     last_error: str | None = None
-    event: ActivityEvent
 
 
 class HookStatsBucketOut(BaseModel):
