@@ -85,18 +85,34 @@ def _evaluate_rule(expression: Any, parameters: Mapping[str, str]) -> Any:
     raise AssertionError(f"the test does not evaluate {function}")
 
 
+@pytest.mark.parametrize(
+    ("rule_name", "size", "window_name"),
+    [
+        ("BatchWindowForLargeBatches", "BatchSize", "MaximumBatchingWindowInSeconds"),
+        ("HookBatchWindowForLargeBatches", "HookBatchSize", "HookBatchWindowSeconds"),
+    ],
+)
 @pytest.mark.parametrize(("batch_size", "window"), list(itertools.product([1, 10, 11, 100, 10_000], [0, 1, 5, 300])))
-def test_the_template_rule_rejects_large_batches_without_a_window(batch_size: int, window: int) -> None:
+def test_the_template_rule_rejects_large_batches_without_a_window(
+    rule_name: str, size: str, window_name: str, batch_size: int, window: int
+) -> None:
     # The rule fails a deployment whose overrides break the constraint before Lambda does, mid-deployment.
-    rule = TEMPLATE["Rules"]["BatchWindowForLargeBatches"]
-    parameters = {"BatchSize": str(batch_size), "MaximumBatchingWindowInSeconds": str(window)}
+    rule = TEMPLATE["Rules"][rule_name]
+    parameters = {size: str(batch_size), window_name: str(window)}
     accepted = all(_evaluate_rule(assertion["Assert"], parameters) for assertion in rule["Assertions"])
     assert accepted == (batch_size <= MAX_BATCH_WITHOUT_WINDOW or window >= 1)
 
 
-def test_batch_parameters_feed_the_worker_event_source() -> None:
-    wiring = describe(TEMPLATE, {"BatchSize": "7", "MaximumBatchingWindowInSeconds": "0"})
-    [worker] = [function for function in sqs_workers(wiring) if function.logical_id == "SyncWorkerFunction"]
+@pytest.mark.parametrize(
+    ("function", "size", "window"),
+    [
+        ("SyncWorkerFunction", "BatchSize", "MaximumBatchingWindowInSeconds"),
+        ("HookDispatcherFunction", "HookBatchSize", "HookBatchWindowSeconds"),
+    ],
+)
+def test_batch_parameters_feed_the_worker_event_source(function: str, size: str, window: str) -> None:
+    wiring = describe(TEMPLATE, {size: "7", window: "0"})
+    [worker] = [spec for spec in sqs_workers(wiring) if spec.logical_id == function]
     assert worker.sqs_source is not None
     assert (worker.sqs_source.batch_size, worker.sqs_source.max_batching_window_seconds) == (7, 0)
 
