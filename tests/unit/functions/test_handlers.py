@@ -427,3 +427,13 @@ def test_dead_letters_are_listed_and_redriven_for_their_integration_only(aws: di
     assert (status, moved["moved"], moved["remaining"]) == (200, 1, 0)
     assert queued(aws["SyncQueue"]) == [mine]
     assert queued(aws["SyncDLQ"]) == [other]
+
+
+def test_a_store_that_fails_answers_503_in_json_not_a_stack_trace(aws: dict[str, str]) -> None:
+    api = load_function("api")
+    boto3.client("dynamodb").delete_table(TableName=aws["ConfigTable"])
+
+    status, body = call(api, http("GET", "/v1/integrations"))
+
+    assert status == 503
+    assert body == {"statusCode": 503, "message": "storage is unavailable for a moment; resending is safe"}

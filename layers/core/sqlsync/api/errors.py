@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from sqlsync.store.exceptions import StoreError
 from sqlsync.sync.exceptions import EnqueueError
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,11 @@ def _enqueue_failed_response(exc: EnqueueError) -> Response[str]:
     return error_response(HTTPStatus.SERVICE_UNAVAILABLE, f"{exc}; resending the same request is safe")
 
 
+def _store_failed_response(exc: StoreError) -> Response[str]:
+    logger.error("store failed: %s", exc)
+    return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "storage is unavailable for a moment; resending is safe")
+
+
 def _validation_error_response(exc: RequestValidationError) -> Response[str]:
     return validation_response(exc.errors())
 
@@ -140,6 +146,7 @@ def install_error_handlers(
         FieldError: _field_error_response,
         NotFoundError: _not_found_response,
         EnqueueError: _enqueue_failed_response,
+        StoreError: _store_failed_response,
         **(extra or {}),
     }
     for exception, handler in handlers.items():
