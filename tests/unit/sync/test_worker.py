@@ -142,6 +142,59 @@ def test_a_statement_error_fails_the_chunk_without_splitting_it(sqlite_url: str)
     assert bucket.last_error is not None and "9 profile(s) not applied: no such table: missing" in bucket.last_error
 
 
+class LosingRaces(CountingTarget):
+    """A real target whose first `losses` transactions lose a race (as a deadlock would), then succeed."""
+
+    def __init__(self, url: str, losses: int) -> None:
+        super().__init__(url)
+        self.losses = losses
+
+    def execute(self, statements: list[str]) -> object:
+        from sqlsync.connectors import TargetError
+
+        self.transactions += 1
+        if self.losses:
+            self.losses -= 1
+            raise TargetError("deadlock detected", transient=True, conflict=True)
+        return self.target.execute(statements)
+
+
+def test_a_transaction_that_loses_a_race_runs_again_at_once(sqlite_url: str) -> None:
+    racing = LosingRaces(sqlite_url, losses=2)
+    config = integration(sqlite_url, TEMPLATES)
+    run_sql(sqlite_url, "CREATE TABLE m (seg int, client text, name text, PRIMARY KEY (seg, client))")
+    worker = SyncWorker(
+        lambda account_id: [config], InMemoryLedgerStore(), InMemoryStatsStore(), targets=lambda i: racing
+    )
+
+    report = worker.process(messages([event("segment.profiles_added", ["a", "b"])]))
+
+    assert (report.failed_message_ids, report.statements, racing.transactions) == (set(), 2, 3)  # one per profile
+    assert rows(sqlite_url, "SELECT client FROM m ORDER BY client") == [("a",), ("b",)]
+
+
+def test_a_transaction_that_keeps_losing_fails_its_messages_but_not_the_target(sqlite_url: str) -> None:
+    # GIVEN two integrations on one target, the first one's transactions always losing
+    run_sql(sqlite_url, "CREATE TABLE m (seg int, client text, name text, PRIMARY KEY (seg, client))")
+    losing, fine = integration(sqlite_url, TEMPLATES), integration(sqlite_url, TEMPLATES, segment_ids=[18])
+    racing, plain = LosingRaces(sqlite_url, losses=100), CountingTarget(sqlite_url)
+    worker = SyncWorker(
+        lambda account_id: [losing, fine],
+        InMemoryLedgerStore(),
+        InMemoryStatsStore(),
+        targets=lambda i: racing if i.id == losing.id else plain,
+    )
+    first, second = event("segment.profiles_added", ["a"]), event("segment.profiles_added", ["b"], segment=18)
+
+    report = worker.process(messages([first, second]))
+
+    # THEN the first one's message comes back after its attempts; the target is not taken for down
+    assert racing.transactions == 4 and plain.transactions == 1
+    assert len(report.failed_message_ids) == 1
+    assert report.errors_by_integration[losing.id][0].startswith("transaction conflict: deadlock detected")
+    assert rows(sqlite_url, "SELECT client FROM m") == [("b",)]
+
+
 class _CollectorWatchingLedger(InMemoryLedgerStore):
     """Notes whether the cyclic garbage collector was on at each claim."""
 

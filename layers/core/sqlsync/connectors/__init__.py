@@ -16,10 +16,13 @@ class TargetError(Exception):
     """A statement or the connection failed. `transient`: the connection or server failed, retry later;
     `statement_level`: the statement itself is wrong (no row is to blame); otherwise a row is to blame."""
 
-    def __init__(self, message: str, *, transient: bool, statement_level: bool = False) -> None:
+    def __init__(self, message: str, *, transient: bool, statement_level: bool = False, conflict: bool = False) -> None:
         super().__init__(message)
-        self.transient = transient
+        self.transient = transient or conflict
         self.statement_level = statement_level
+        self.conflict = conflict
+        """The transaction lost a race (deadlock, serialization, lock wait): run it again now, the target is
+        not down."""
 
 
 @dataclass
@@ -106,16 +109,19 @@ class _TranslateErrors:
             raise TargetError(self.dialect.describe_error(exc), transient=True) from exc
         if exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
             return
-        statement_level = False
+        statement_level = conflict = False
         if isinstance(exc, sa_exc.DBAPIError):
             cause: BaseException = exc.orig if exc.orig is not None else exc
+            conflict = not exc.connection_invalidated and self.dialect.is_conflict(cause)
             transient = exc.connection_invalidated or self.dialect.is_transient(cause)
             statement_level = not transient and self.dialect.is_statement_error(cause)
             message = self.dialect.describe_error(cause)
         else:
             transient = isinstance(exc, sa_exc.DisconnectionError | sa_exc.TimeoutError)
             message = str(exc)
-        raise TargetError(message.strip()[:2000], transient=transient, statement_level=statement_level) from exc
+        raise TargetError(
+            message.strip()[:2000], transient=transient, statement_level=statement_level, conflict=conflict
+        ) from exc
 
 
 def check_driver(url: str) -> None:

@@ -286,6 +286,11 @@ class Dialect:
         """A failure of the connection or the server, not of the data: retry the chunk later, whole."""
         return False
 
+    def is_conflict(self, error: BaseException) -> bool:
+        """The transaction lost a race with another one (deadlock, serialization failure, lock wait): the
+        server is fine and running it again at once usually succeeds."""
+        return False
+
     def is_statement_error(self, error: BaseException) -> bool:
         """An error no value can cause (syntax, unknown table or column, no privilege): the template or the
         target's schema is wrong, so splitting the chunk to find a bad row would only repeat it."""

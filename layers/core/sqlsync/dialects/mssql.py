@@ -179,6 +179,10 @@ class MSSQLDialect(Dialect):
     def is_statement_error(self, error: BaseException) -> bool:
         return _details(error)[0] in _STATEMENT_NUMBERS
 
+    def is_conflict(self, error: BaseException) -> bool:
+        # chosen as deadlock victim, lock request time out
+        return _details(error)[0] in (1205, 1222)
+
     def describe_error(self, error: BaseException) -> str:
         number, text = _details(error)
         if number is None:

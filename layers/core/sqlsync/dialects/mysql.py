@@ -118,6 +118,10 @@ class MySQLDialect(Dialect):
     def is_statement_error(self, error: BaseException) -> bool:
         return _code(error) in _STATEMENT_CODES
 
+    def is_conflict(self, error: BaseException) -> bool:
+        # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+        return _code(error) in (1213, 1205)
+
     def __repr__(self) -> str:
         return f"<MySQLDialect backslash_escapes={self.backslash_escapes} ansi_quotes={self.ansi_quotes}>"
 

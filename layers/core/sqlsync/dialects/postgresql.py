@@ -79,6 +79,10 @@ class PostgreSQLDialect(Dialect):
     def is_statement_error(self, error: BaseException) -> bool:
         return _sqlstate(error) in _STATEMENT_SQLSTATES
 
+    def is_conflict(self, error: BaseException) -> bool:
+        # serialization_failure, deadlock_detected, lock_not_available
+        return _sqlstate(error) in ("40001", "40P01", "55P03")
+
     def describe_error(self, error: BaseException) -> str:
         # pg8000 carries the server's error fields as a dict: M is the message, C the SQLSTATE.
         details = error.args[0] if error.args and isinstance(error.args[0], dict) else None

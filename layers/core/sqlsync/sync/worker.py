@@ -16,6 +16,8 @@ through the same chunks (docs/pause-and-resume.md).
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 IntegrationSource = Callable[[int], Sequence[Integration]]
 RECONCILE_ROUNDS = 5
+CONFLICT_ATTEMPTS = 4
+CONFLICT_BACKOFF_SECONDS = 0.02
 _STATE_EVENT: dict[MembershipState, EventType] = {
     "in": EventType.PROFILES_ADDED,
     "out": EventType.PROFILES_REMOVED,
@@ -136,8 +140,11 @@ class SyncWorker:
             try:
                 run.run(items)
             except TargetError as exc:
-                down.add(target_key(integration))
-                run.fail_all(items, f"target unavailable: {exc}")
+                if exc.conflict:  # still losing races after its attempts: these messages come back later
+                    run.fail_all(items, f"transaction conflict: {exc}")
+                else:
+                    down.add(target_key(integration))
+                    run.fail_all(items, f"target unavailable: {exc}")
             _merge(report, run, deltas)
         for request, message_id in requests:
             if isinstance(request, ResyncRequest):
@@ -565,9 +572,20 @@ class _SegmentRun:
         return self.compiled(template_text).render(event_context(newest), leads)
 
     def execute(self, statements: list[str]) -> None:
-        if statements:
-            self.target.execute(statements)
-            self.statements += len(statements)
+        """One transaction; one that loses a race with another (deadlock, serialization failure) runs again
+        at once, a few times, before it counts as the target's failure."""
+        if not statements:
+            return
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self.target.execute(statements)
+                break
+            except TargetError as exc:
+                if not exc.conflict or attempt + 1 == CONFLICT_ATTEMPTS:
+                    raise
+                logger.info("integration %s: %s; running the transaction again", self.integration.id, exc)
+                time.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2**attempt))
+        self.statements += len(statements)
 
     def compiled(self, source: str) -> CompiledTemplate:
         return compile_template(source, self.target.dialect, self.integration.name)
