@@ -28,6 +28,7 @@ DRIVERS = ("sqlalchemy", "pg8000", "pymysql")
 HANDLERS = {
     "sync_worker": ROOT / "functions" / "sync_worker" / "app.py",
     "ingest": ROOT / "functions" / "ingest" / "app.py",
+    "hook_dispatcher": ROOT / "functions" / "hook_dispatcher" / "app.py",
 }
 
 _PROBE = """

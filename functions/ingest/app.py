@@ -19,7 +19,6 @@ from sqlsync.hooks.fanout import HookFanout
 from sqlsync.models.hooks import Hook
 from sqlsync.models.ingest import EventBatch, EventsBody, events_of
 from sqlsync.settings import Settings
-from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBContentStore
 from sqlsync.sync.cache import TtlCache
 from sqlsync.sync.exceptions import PayloadTooLargeError, UnencodableValueError
 from sqlsync.sync.ingest import ingest
@@ -44,6 +43,9 @@ def fanout() -> HookFanout:
     """Each account's hooks, read through a cache: a changed hook takes effect within its TTL."""
     global _fanout
     if _fanout is None:
+        # On first use, as SQSSink's client: segment-only traffic never imports boto3 beyond what sending needs.
+        from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBContentStore
+
         settings = Settings.from_env()
         config = DynamoDBConfigStore(settings.config_table)
         cache: TtlCache[int, list[Hook]] = TtlCache(settings.config_cache_seconds)

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from sqlsync.models import SegmentEvent
-from sqlsync.sync import InMemorySink, PayloadTooLargeError, UnencodableValueError, ingest, to_messages
+from sqlsync.sync import InMemorySink, PayloadTooLargeError, UnencodableValueError, to_messages
+from sqlsync.sync.ingest import ingest
 from sqlsync.sync.queue import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES, _batches
 from testkit import event
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 from pydantic_core import PydanticSerializationError
 
 from sqlsync.models.events import SegmentEvent
-from sqlsync.models.hooks import ActivityEvent
 from sqlsync.sync.exceptions import IngestFieldError, PayloadTooLargeError, UnencodableValueError
 from sqlsync.sync.queue import MAX_MESSAGE_BYTES, MessageSink
 
 if TYPE_CHECKING:
     from sqlsync.hooks.fanout import HookFanout
+    from sqlsync.models.hooks import ActivityEvent
 
 # Room for the envelope (event fields) and for SQS attributes within the 256 KiB limit.
 MESSAGE_BUDGET = MAX_MESSAGE_BYTES - 8 * 1024
@@ -78,7 +78,7 @@ def ingest(
     bodies: list[str] = []
     activity: list[tuple[int, ActivityEvent]] = []
     for index, event in enumerate(events):
-        if isinstance(event, ActivityEvent):
+        if not isinstance(event, SegmentEvent):  # an activity event (its model is not imported by the worker)
             activity.append((index, event))
             continue
         try:
