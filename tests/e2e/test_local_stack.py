@@ -209,5 +209,9 @@ def test_the_demo_command_runs_and_exits_zero(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "demo OK" in result.stdout and "d-102-O'Hara" in result.stdout
     assert "SyncWorkerFunction: 3 message(s), 0 failed" in result.stderr
+    # the demo hook got the sample click, signed, with its custom_data
+    assert "received 1 event(s) in 1 request(s)" in result.stdout and "signatures verified" in result.stdout
+    assert '"custom_data": {"email": "ada@example.com", "campaign": "Black Friday"}' in result.stdout
+    assert "HookDispatcherFunction: 1 message(s), 0 failed" in result.stderr
     with closing(sqlite3.connect(db)) as connection:
         assert connection.execute("SELECT count(*) FROM mysegment").fetchone() == (3,)

@@ -24,6 +24,8 @@ from sqlsync.local.cfn import TemplateError
 from sqlsync.local.demo import (
     DEMO_ACCOUNT_ID,
     DemoError,
+    HookReceiver,
+    create_demo_hook,
     create_integrations,
     demo_integration,
     load_integrations,
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         batch_window=args.batch_window,
         retry_delay=args.retry_delay,
-        parameters=dict(args.param),
+        # Locally, hooks may deliver to loopback (the demo's receiver, a receiver of yours on this machine).
+        parameters={"HookAllowPrivateDestinations": "true", **dict(args.param)},
     )
     # Stop cleanly on Ctrl-C and on kill, also when started in the background (where SIGINT is ignored).
     signal.signal(signal.SIGINT, _terminate)
@@ -156,7 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         _print_banner(stack, root, created, db)
         if args.demo:
             events = sorted((root / "events" / "platform" / "demo").glob("*.json"))
-            return run_demo(stack, events, db, created)
+            events += sorted((root / "events" / "platform" / "hooks").glob("*.json"))
+            receiver = HookReceiver()
+            try:
+                return run_demo(stack, events, db, created, hook=create_demo_hook(stack, receiver))
+            finally:
+                receiver.close()
         print("Ctrl-C to stop.", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:

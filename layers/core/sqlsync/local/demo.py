@@ -20,14 +20,20 @@ id | name
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import sqlite3
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from contextlib import closing
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,6 +42,9 @@ from sqlsync.local.stack import LocalStack
 __all__ = [
     "DEMO_TEMPLATES",
     "DemoError",
+    "DemoHook",
+    "HookReceiver",
+    "create_demo_hook",
     "create_integrations",
     "demo_integration",
     "format_table",
@@ -127,6 +136,69 @@ def create_integrations(stack: LocalStack, integrations: Sequence[dict[str, Any]
     return created
 
 
+class HookReceiver:
+    """The demo hook's endpoint: an HTTP server on loopback keeping every request it gets (the local stack
+    lets hooks reach loopback: HookAllowPrivateDestinations=true)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(
+                    (
+                        {k.lower(): v for k, v in self.headers.items()},
+                        self.rfile.read(int(self.headers["Content-Length"])),
+                    )
+                )
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, name="demo-hook-receiver", daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class DemoHook:
+    hook: dict[str, Any]
+    signing_secret: str
+    receiver: HookReceiver
+
+
+def create_demo_hook(stack: LocalStack, receiver: HookReceiver) -> DemoHook:
+    """A hook of the demo account forwarding clicks and opens to the receiver, made through the API."""
+    body = {
+        "name": "demo clicks",
+        "event_types": ["click", "open"],
+        "custom_data": {"profile_fields": ["email"], "values": {"campaign": "{{campaign_name}}"}},
+        "destination": {"kind": "http", "url": receiver.url, "batch_size": 100},
+    }
+    response = stack.request("POST", "/v1/hooks", body, account=DEMO_ACCOUNT_ID)
+    if response.status != 201:
+        raise DemoError(f"demo hook: {response.status} {response.body.decode(errors='replace')}")
+    hook = json.loads(response.body)
+    secret = stack.request("GET", f"/v1/hooks/{hook['id']}/signing-secret", account=DEMO_ACCOUNT_ID)
+    return DemoHook(hook, json.loads(secret.body)["signing_secret"], receiver)
+
+
+def signature_verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """What a receiver does (Standard Webhooks): HMAC-SHA256 of id.timestamp.body with the secret's key."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers.get('webhook-id')}.{headers.get('webhook-timestamp')}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    given = [part.split(",", 1)[-1] for part in headers.get("webhook-signature", "").split()]
+    return any(hmac.compare_digest(expected, signature) for signature in given)
+
+
 def http(method: str, url: str, body: bytes | None = None, api_key: str | None = None) -> tuple[int, bytes]:
     """A real HTTP request over loopback; the status and body, also for 4xx and 5xx."""
     request = urllib.request.Request(url, data=body, method=method)
@@ -165,8 +237,10 @@ def run_demo(
     integrations: Sequence[dict[str, Any]],
     out: TextIO = sys.stdout,
     timeout: float = 60.0,
+    hook: DemoHook | None = None,
 ) -> int:
-    """POST the events over HTTP, wait for the worker, print the tables and the stats; 0 when all went well."""
+    """POST the events over HTTP, wait for the worker (and the hook dispatcher), print the tables, the stats
+    and what the demo hook received; 0 when all went well."""
     problems: list[str] = []
     for path in events:
         account = json.loads(path.read_bytes()).get("account_id", DEMO_ACCOUNT_ID)
@@ -194,6 +268,8 @@ def run_demo(
             problems.append(
                 f"integration {integration['name']!r} had {stats['errors']} error(s): {stats['last_error']}"
             )
+    if hook is not None:
+        problems += _report_hook(hook, out)
     for logical_id, queue in stack.wiring.queues.items():
         if queue.dead_letter_logical_id is not None and (dead := stack.queue_depth(queue.dead_letter_logical_id)):
             problems.append(f"{dead} message(s) of {logical_id} in {queue.dead_letter_logical_id}")
@@ -202,3 +278,20 @@ def run_demo(
     if not problems:
         print("\ndemo OK", file=out)
     return 1 if problems else 0
+
+
+def _report_hook(hook: DemoHook, out: TextIO) -> list[str]:
+    received = hook.receiver.requests
+    events = [event for _, body in received for event in json.loads(body)]
+    verified = all(signature_verifies(hook.signing_secret, headers, body) for headers, body in received)
+    print(
+        f"\nhook {hook.hook['name']!r} ({hook.hook['id']}) received {len(events)} event(s) in {len(received)} "
+        f"request(s) at {hook.receiver.url}; signatures {'verified' if verified else 'DO NOT VERIFY'}",
+        file=out,
+    )
+    for event in events:
+        print(json.dumps(event, ensure_ascii=False), file=out)
+    problems = [] if verified else [f"hook {hook.hook['id']}: a signature did not verify"]
+    if not events:
+        problems.append(f"hook {hook.hook['id']} received nothing")
+    return problems
