@@ -265,3 +265,58 @@ def test_kept_content_is_attached_only_for_hooks_that_include_it_and_only_until_
         run.process([QueueMessage(f"m{n}", body) for n, body in enumerate(queue.bodies)])
         assert [body.get("content") for body in bodies["h-1"]] == [expected, expected]
         assert [body.get("content") for body in bodies["h-2"]] == [None, None]
+
+
+def test_a_short_batch_waits_up_to_max_wait_then_goes_whatever_its_size() -> None:
+    from datetime import timedelta
+
+    waiting = a_hook(batch_size=10).model_copy(
+        update={"destination": HttpDestination(url="https://example.com/in", batch_size=10, max_wait_seconds=60)}
+    )
+    queued = [
+        QueueMessage(
+            f"m{n}",
+            encode(
+                HookDelivery(hook_id="h-1", event_id=f"e{n}", queued_at=(AT + timedelta(seconds=n)).timestamp()),
+                json.dumps({"event_id": f"e{n}"}),
+            ),
+        )
+        for n in range(3)
+    ]
+    for now, sent, deferred_for in (
+        (AT + timedelta(seconds=5), [], 55),
+        (AT + timedelta(seconds=60), ["e0", "e1", "e2"], None),
+    ):
+        http, retries = Scripted(), InMemorySink()
+        run = HookDispatcher(
+            hooks={"h-1": waiting}.get,
+            senders=lambda hook, http=http: http,
+            stats=InMemoryStatsStore(),
+            retries=retries,
+            dead_letters=InMemorySink(),
+            clock=lambda now=now: now,
+        )
+        report = run.process(queued)
+        assert [event for batch in http.batches for event in batch] == sent
+        if deferred_for is None:
+            assert (report.deferred, retries.bodies) == (0, [])
+        else:
+            # all of it comes back at once, when the oldest has waited 60 s; the same messages, unchanged
+            assert (report.deferred, retries.delays, retries.bodies) == (
+                3,
+                [deferred_for] * 3,
+                [m.body for m in queued],
+            )
+
+    # a full batch does not wait
+    full = [QueueMessage(f"f{n}", message.body.replace('"e0"', f'"f{n}"')) for n, message in enumerate(queued[:1] * 10)]
+    http = Scripted()
+    HookDispatcher(
+        hooks={"h-1": waiting}.get,
+        senders=lambda hook: http,
+        stats=InMemoryStatsStore(),
+        retries=InMemorySink(),
+        dead_letters=InMemorySink(),
+        clock=lambda: AT,
+    ).process(full)
+    assert len(http.batches) == 1 and len(http.batches[0]) == 10

@@ -50,6 +50,8 @@ class DispatchReport:
     dead_lettered: int = 0
     dropped: int = 0
     """Events of hooks deleted or paused since they were queued: nobody wants them any more."""
+    deferred: int = 0
+    """Events that wait for more to fill a batch (max_wait_seconds), put back on the queue until then."""
 
 
 @dataclass
@@ -106,6 +108,8 @@ class HookDispatcher:
                 )
                 report.dropped += len(items)
                 continue
+            if self._defer(hook, items, report):
+                continue
             run = _HookRun(hook, items)
             self._deliver(run, report)
             self.stats.add(stats_key(hook_id), self.clock(), run.delta)
@@ -138,6 +142,29 @@ class HookDispatcher:
                 pending = undelivered[1:] + pending
             else:
                 self._handle_failure(run, undelivered, result, report)
+
+    def _defer(self, hook: Hook, items: list[Item], report: DispatchReport) -> bool:
+        """Put a short batch back until its oldest event has waited max_wait_seconds, all of it to come back
+        at that moment (then it goes, full or not). True when deferred."""
+        destination = hook.destination
+        if not isinstance(destination, HttpDestination) or not destination.max_wait_seconds:
+            return False
+        if len(items) >= destination.batch_size:
+            return False
+        queued = [item.delivery.queued_at for item in items if item.delivery.queued_at is not None]
+        if not queued:
+            return False
+        wait = math.ceil(min(queued) + destination.max_wait_seconds - self.clock().timestamp())
+        if wait <= 0:
+            return False
+        try:
+            self.retries.send([item.message.body for item in items], delay_seconds=min(wait, MAX_DELAY_SECONDS))
+        except EnqueueError as exc:
+            logger.error("hook %s: could not put %d event(s) back to wait: %s", hook.id, len(items), exc)
+            report.failed_message_ids.update(item.message.message_id for item in items)
+            return True
+        report.deferred += len(items)
+        return True
 
     def _contents(self, run: _HookRun) -> dict[ContentKey, dict[str, Any]]:
         """The kept contents of the run's events, for a hook that includes them (gone after the retention)."""

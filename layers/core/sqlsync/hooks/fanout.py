@@ -55,6 +55,7 @@ class HookFanout:
         message, with the body each hook sends rendered now (sqlsync.hooks.wire). A message's content never
         rides on the queue: it is kept aside for the hooks that include it, and the dispatcher attaches it."""
         plan = HookPlan()
+        queued_at = self.clock().timestamp()
         for index, event in events:
             passing = [hook for hook in self.hooks_of(event.account_id) if hook.passes(event)]
             if not passing:
@@ -71,7 +72,7 @@ class HookFanout:
             )
             for hook in passing:
                 rendered = to_json(event_body(hook, event), inf_nan_mode="constants").decode()
-                body = encode_new(hook.id, event.id, key, kept if hook.include_content else None, rendered)
+                body = encode_new(hook.id, event.id, key, kept if hook.include_content else None, queued_at, rendered)
                 # UTF-8 takes at most 4 bytes a character: most bodies need no encoding to be measured.
                 size = len(body) * 4 if len(body) * 4 <= MAX_MESSAGE_BYTES - ENVELOPE_ROOM else len(body.encode())
                 if size > MAX_MESSAGE_BYTES - ENVELOPE_ROOM:

@@ -20,9 +20,18 @@ def encode(delivery: HookDelivery, body: str) -> str:
     return delivery.model_dump_json() + "\n" + body
 
 
-def encode_new(hook_id: str, event_id: str, key: str | None, content_key: str | None, body: str) -> str:
+def encode_new(
+    hook_id: str, event_id: str, key: str | None, content_key: str | None, queued_at: float, body: str
+) -> str:
     """`encode` of a first attempt, without building the model: ingest writes one per event and hook."""
-    envelope = {"kind": "hook", "hook_id": hook_id, "event_id": event_id, "key": key, "content_key": content_key}
+    envelope = {
+        "kind": "hook",
+        "hook_id": hook_id,
+        "event_id": event_id,
+        "key": key,
+        "content_key": content_key,
+        "queued_at": queued_at,
+    }
     return to_json(envelope).decode() + "\n" + body
 
 

@@ -137,6 +137,13 @@ class HttpDestination(BaseModel):
         default_factory=dict, max_length=50
     )
     batch_size: int = Field(default=100, ge=1, le=1000, description="events per request at most")
+    max_wait_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=900,
+        description="how long events may wait for others to fill a request of batch_size; 0: send what the "
+        "dispatcher has at once",
+    )
     timeout_seconds: float = Field(default=10, gt=0, le=30, description="connect and read timeout")
     signing_secret: SecretStr | None = Field(
         default=None,
@@ -279,6 +286,7 @@ class HookDelivery(BaseModel):
     )
     attempt: int = Field(default=1, ge=1)
     last_error: str | None = None
+    queued_at: float | None = Field(default=None, description="unix seconds when ingest queued the event")
 
 
 class HookStatsBucketOut(BaseModel):
