@@ -1,0 +1,1 @@
+"""Customer properties with per-property timestamps: an older update never overwrites a newer value."""
