@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
+from sqlsync.customers.merge import Stamped
+
 LAST_ERROR_MAX_CHARS = 2000
 """Keeps one stats item far below DynamoDB's 400 KB limit whatever a database says."""
 
@@ -57,3 +59,12 @@ def pack_content(content: Mapping[str, Any]) -> bytes | None:
 def unpack_content(packed: bytes) -> dict[str, Any]:
     content: dict[str, Any] = from_json(zlib.decompress(packed))
     return content
+
+
+def dump_properties(properties: Mapping[str, Stamped]) -> str:
+    """A customer's properties as one JSON object: name -> [value, last_update]."""
+    return to_json({name: [stamped.value, stamped.last_update] for name, stamped in properties.items()}).decode()
+
+
+def load_properties(text: str) -> dict[str, Stamped]:
+    return {name: Stamped(value, float(at)) for name, (value, at) in from_json(text).items()}

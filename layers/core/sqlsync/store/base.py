@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from sqlsync.customers.merge import Stamped
 from sqlsync.models.connectors import Connector
 from sqlsync.models.integrations import Integration
 
@@ -278,3 +279,23 @@ class ContentStore(ABC):
     @abstractmethod
     def get_many(self, keys: Sequence[ContentKey], now: datetime) -> dict[ContentKey, dict[str, Any]]:
         """The contents still kept at `now` (the table's TTL deletes late, so expiry is checked here too)."""
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    """A customer's properties, each with the time of its last update, and the record's version (the
+    optimistic lock: a write names the version it read)."""
+
+    customer_id: str
+    properties: dict[str, Stamped]
+    version: int
+
+
+class CustomerStore(ABC):
+    @abstractmethod
+    def get(self, customer_id: str) -> CustomerRecord | None: ...
+
+    @abstractmethod
+    def put_if(self, customer_id: str, properties: Mapping[str, Stamped], read_version: int | None) -> bool:
+        """Write all the properties as version read_version + 1, only if the stored version is still
+        `read_version` (None: only if there is no record yet). False when another writer came first."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,12 +20,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from sqlsync.customers.merge import Stamped
 from sqlsync.store._codec import (
     LAST_ERROR_MAX_CHARS,
     dump_fields,
+    dump_properties,
     error_time,
     expires_at,
     load_fields,
+    load_properties,
     pack_content,
     unpack_content,
 )
@@ -33,6 +36,8 @@ from sqlsync.store.base import (
     ConfigStore,
     ContentKey,
     ContentStore,
+    CustomerRecord,
+    CustomerStore,
     HeldEvent,
     HeldKind,
     LedgerStore,
@@ -641,3 +646,38 @@ class DynamoDBContentStore(_Table, ContentStore):
 def _content_pk(key: ContentKey) -> str:
     account_id, message_id, profile_id = key
     return f"{account_id}#{message_id}#{profile_id}"
+
+
+class DynamoDBCustomerStore(_Table, CustomerStore):
+    """Customers: pk the customer id, `properties` (JSON: name -> [value, last_update]) and `version`. A
+    write is one PutItem conditioned on the version read (docs/customers.md: why one item per customer)."""
+
+    def get(self, customer_id: str) -> CustomerRecord | None:
+        item = self._get_item({"pk": {"S": customer_id}})
+        if item is None:
+            return None
+        return CustomerRecord(customer_id, load_properties(item["properties"]["S"]), int(item["version"]["N"]))
+
+    def put_if(self, customer_id: str, properties: Mapping[str, Stamped], read_version: int | None) -> bool:
+        condition = "attribute_not_exists(pk)" if read_version is None else "version = :read"
+        values: dict[str, AttributeValueTypeDef] = {} if read_version is None else {":read": {"N": str(read_version)}}
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Item": {
+                "pk": {"S": customer_id},
+                "properties": {"S": dump_properties(properties)},
+                "version": {"N": str((read_version or 0) + 1)},
+            },
+            "ConditionExpression": condition,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self.client.put_item(**request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise self._failure("PutItem", exc) from exc
+        except BotoCoreError as exc:
+            raise self._failure("PutItem", exc) from exc
+        return True

@@ -10,16 +10,19 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlsync.customers.merge import Stamped
 from sqlsync.store._codec import (
     LAST_ERROR_MAX_CHARS,
     dump_fields,
+    dump_properties,
     error_time,
     load_fields,
+    load_properties,
     pack_content,
     unpack_content,
 )
@@ -27,6 +30,8 @@ from sqlsync.store.base import (
     ConfigStore,
     ContentKey,
     ContentStore,
+    CustomerRecord,
+    CustomerStore,
     HeldEvent,
     HeldKind,
     LedgerStore,
@@ -376,3 +381,29 @@ class InMemoryContentStore(ContentStore):
             self.calls["BatchGetItem"] += math.ceil(len(wanted) / BATCH_GET_KEYS)
             found = {key: self._items[key] for key in wanted if key in self._items}
         return {key: unpack_content(packed) for key, (packed, expires) in found.items() if expires > now.timestamp()}
+
+
+class InMemoryCustomerStore(CustomerStore):
+    """Customers as the DynamoDB store keeps them (properties as JSON, a version per record), the
+    conditional write made atomic by a lock."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[str, int]] = {}
+
+    def get(self, customer_id: str) -> CustomerRecord | None:
+        with self._lock:
+            self.calls["GetItem"] += 1
+            item = self._items.get(customer_id)
+        return None if item is None else CustomerRecord(customer_id, load_properties(item[0]), item[1])
+
+    def put_if(self, customer_id: str, properties: Mapping[str, Stamped], read_version: int | None) -> bool:
+        body = dump_properties(properties)
+        with self._lock:
+            self.calls["PutItem"] += 1
+            stored = self._items.get(customer_id)
+            if (stored[1] if stored is not None else None) != read_version:
+                return False
+            self._items[customer_id] = (body, (read_version or 0) + 1)
+            return True
