@@ -320,3 +320,24 @@ def test_a_short_batch_waits_up_to_max_wait_then_goes_whatever_its_size() -> Non
         clock=lambda: AT,
     ).process(full)
     assert len(http.batches) == 1 and len(http.batches[0]) == 10
+
+
+def test_statistics_that_cannot_be_recorded_do_not_send_delivered_events_again() -> None:
+    from sqlsync.store.base import StatsDelta
+    from sqlsync.store.exceptions import StoreError
+
+    class Down(InMemoryStatsStore):
+        def add(self, integration_id: str, at: datetime, delta: StatsDelta) -> None:
+            raise StoreError("DynamoDB is throttling")
+
+    http = Scripted()
+    run = HookDispatcher(
+        hooks={"h-1": a_hook()}.get,
+        senders=lambda hook: http,
+        stats=Down(),
+        retries=InMemorySink(),
+        dead_letters=InMemorySink(),
+        clock=lambda: AT,
+    )
+    report = run.process(deliveries("h-1", 2))
+    assert (report.sent, report.failed_message_ids) == (2, set())

@@ -112,7 +112,10 @@ class HookDispatcher:
                 continue
             run = _HookRun(hook, items)
             self._deliver(run, report)
-            self.stats.add(stats_key(hook_id), self.clock(), run.delta)
+            try:
+                self.stats.add(stats_key(hook_id), self.clock(), run.delta)
+            except StoreError as exc:  # counters are not worth sending delivered events a second time
+                logger.warning("hook %s: statistics not recorded: %s", hook_id, exc)
         return report
 
     def _deliver(self, run: _HookRun, report: DispatchReport) -> None:
