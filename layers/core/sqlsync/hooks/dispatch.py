@@ -129,7 +129,7 @@ class HookDispatcher:
             result = _send(sender, batch)
             delivered = len(chunk) if result.ok else max(0, min(result.delivered, len(chunk)))
             if delivered:
-                run.delta = _add(run.delta, statements=1, profiles=delivered)
+                run.delta += StatsDelta(statements=1, profiles=delivered)
                 report.sent += delivered
             pending = pending[len(chunk) :]
             if result.ok:
@@ -222,17 +222,11 @@ class HookDispatcher:
                 continue
             if sink is self.retries:
                 report.retried += len(items)
-                run.delta = _add(run.delta, retried=len(items))
+                run.delta += StatsDelta(retried=len(items))
             else:
                 report.dead_lettered += len(items)
-                run.delta = _add(run.delta, errors=len(items))
-        run.delta = StatsDelta(
-            statements=run.delta.statements,
-            profiles=run.delta.profiles,
-            errors=run.delta.errors,
-            retried=run.delta.retried,
-            last_error=detail,
-        )
+                run.delta += StatsDelta(errors=len(items))
+        run.delta += StatsDelta(last_error=detail)
 
 
 class Item(NamedTuple):
@@ -270,13 +264,3 @@ def _send(sender: Sender, batch: list[Outgoing]) -> DeliveryResult:
     except Exception as exc:  # a sender's bug must not lose the batch: it is retried like a timeout
         logger.exception("sender failed")
         return DeliveryResult(ok=False, delivered=0, retryable=True, detail=f"{type(exc).__name__}: {exc}")
-
-
-def _add(delta: StatsDelta, statements: int = 0, profiles: int = 0, errors: int = 0, retried: int = 0) -> StatsDelta:
-    return StatsDelta(
-        statements=delta.statements + statements,
-        profiles=delta.profiles + profiles,
-        errors=delta.errors + errors,
-        retried=delta.retried + retried,
-        last_error=delta.last_error,
-    )

@@ -10,7 +10,7 @@ from sqlsync.models.hooks import (
     Hook,
     HttpDestination,
     KafkaDestination,
-    RabbitMQExchangeDestination,
+    RabbitMQDestination,
     RabbitMQQueueDestination,
 )
 from sqlsync.store.secrets import Secrets, SecretStore
@@ -29,7 +29,7 @@ def sender_for(hook: Hook, secrets: Secrets, allow_private: bool) -> Sender:
             timeout_seconds=destination.timeout_seconds,
             allow_private=allow_private,
         )
-    if isinstance(destination, RabbitMQQueueDestination | RabbitMQExchangeDestination):
+    if isinstance(destination, RabbitMQDestination):
         from sqlsync.hooks.rabbitmq import RabbitMQSender
         from sqlsync.hooks.service import with_password
 

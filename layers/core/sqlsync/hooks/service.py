@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets as random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,8 +25,7 @@ from sqlsync.models.hooks import (
     HookTestOut,
     HttpDestination,
     KafkaDestination,
-    RabbitMQExchangeDestination,
-    RabbitMQQueueDestination,
+    RabbitMQDestination,
 )
 from sqlsync.store.base import ConfigStore, StatsStore
 from sqlsync.store.secrets import Secrets, SecretStore
@@ -185,22 +185,18 @@ class HookService:
         stored: dict[str, Any] = destination.model_dump()
         if isinstance(destination, HttpDestination):
             return self._check_http(destination, stored, kept)
-        if isinstance(destination, RabbitMQQueueDestination | RabbitMQExchangeDestination):
+        if isinstance(destination, RabbitMQDestination):
             return self._check_rabbitmq(destination, stored, kept)
         return self._check_kafka(destination, stored, kept)
 
     def _check_http(
         self, destination: HttpDestination, stored: dict[str, Any], kept: Secrets
     ) -> tuple[dict[str, Any], Secrets]:
-        from sqlsync.hooks.addresses import DestinationRefused, HostNotResolved, check_url
+        from sqlsync.hooks.addresses import check_url
         from sqlsync.hooks.http import check_headers, new_signing_secret, validate_signing_secret
 
-        try:
-            check_url(destination.url, self.allow_private)
-        except HostNotResolved:
-            pass  # a name that resolves only later, or only inside a VPC: checked again before each request
-        except DestinationRefused as exc:
-            raise HookError("destination.url", str(exc)) from None
+        # A name that does not resolve yet is let be: HTTP destinations are checked again before each request.
+        _allowed("destination.url", lambda: check_url(destination.url, self.allow_private))
         try:
             check_headers(destination.headers)
         except ValueError as exc:
@@ -216,7 +212,7 @@ class HookService:
 
     def _check_rabbitmq(
         self,
-        destination: RabbitMQQueueDestination | RabbitMQExchangeDestination,
+        destination: RabbitMQDestination,
         stored: dict[str, Any],
         kept: Secrets,
     ) -> tuple[dict[str, Any], Secrets]:
@@ -291,11 +287,19 @@ def with_password(url: str, password: str) -> str:
 
 
 def _check_host(host: str, port: int, allow_private: bool, field: str) -> None:
-    """The address policy of HTTP destinations, for brokers too (a name that does not resolve yet is let be)."""
-    from sqlsync.hooks.addresses import DestinationRefused, HostNotResolved, check_host
+    """The address policy of HTTP destinations, for brokers too."""
+    from sqlsync.hooks.addresses import check_host
+
+    _allowed(field, lambda: check_host(host, port, allow_private))
+
+
+def _allowed(field: str, check: Callable[[], object]) -> None:
+    """Run an address check; a refusal names the field, a name that does not resolve yet is let be (it may
+    resolve only later, or only inside a VPC)."""
+    from sqlsync.hooks.addresses import DestinationRefused, HostNotResolved
 
     try:
-        check_host(host, port, allow_private)
+        check()
     except HostNotResolved:
         pass
     except DestinationRefused as exc:

@@ -151,23 +151,23 @@ class HttpDestination(BaseModel):
     )
 
 
-class RabbitMQQueueDestination(BaseModel):
+class RabbitMQDestination(BaseModel):
+    """What both RabbitMQ destinations share: the broker."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["rabbitmq_queue"] = "rabbitmq_queue"
     url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
         description="amqp[s]://user:password@host:port/vhost; the password is kept in the secret store"
     )
+
+
+class RabbitMQQueueDestination(RabbitMQDestination):
+    kind: Literal["rabbitmq_queue"] = "rabbitmq_queue"
     queue: Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
-class RabbitMQExchangeDestination(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RabbitMQExchangeDestination(RabbitMQDestination):
     kind: Literal["rabbitmq_exchange"] = "rabbitmq_exchange"
-    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
-        description="amqp[s]://user:password@host:port/vhost; the password is kept in the secret store"
-    )
     exchange: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     routing_key: str = Field(default="", max_length=255)
 

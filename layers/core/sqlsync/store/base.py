@@ -170,6 +170,16 @@ class StatsDelta:
     retried: int = 0
     """Action hooks only: events put back for a later attempt."""
 
+    def __add__(self, other: StatsDelta) -> StatsDelta:
+        """The counts summed; the later last error (`other`'s, when it has one)."""
+        return StatsDelta(
+            statements=self.statements + other.statements,
+            profiles=self.profiles + other.profiles,
+            errors=self.errors + other.errors,
+            last_error=other.last_error if other.last_error is not None else self.last_error,
+            retried=self.retried + other.retried,
+        )
+
 
 @dataclass(frozen=True)
 class StatsBucket:

@@ -251,12 +251,11 @@ def _merge(report: SyncReport, run: _SegmentRun, deltas: dict[str, StatsDelta]) 
     report.errors_by_integration[run.integration.id].extend(run.errors)
     if run.holding and not run.errors:
         return  # nothing to count: a held change is neither a profile synced nor an error
-    old = deltas[run.integration.id]
-    deltas[run.integration.id] = StatsDelta(
-        statements=old.statements + run.statements,
-        profiles=old.profiles + run.profiles,
-        errors=old.errors + len(run.errors),
-        last_error=run.errors[-1] if run.errors else old.last_error,
+    deltas[run.integration.id] += StatsDelta(
+        statements=run.statements,
+        profiles=run.profiles,
+        errors=len(run.errors),
+        last_error=run.errors[-1] if run.errors else None,
     )
 
 
