@@ -7,54 +7,25 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
 import pytest
 
 from sqlsync.hooks.wire import decode
+from sqlsync.local.demo import HookReceiver
 from testkit import Context, call, http, load_function, queued
 
 AT = "2026-11-22T10:00:05Z"
 
 
-class Receiver:
-    """An HTTP endpoint answering from a script of status codes (then 200), keeping every request."""
-
-    def __init__(self) -> None:
-        self.script: list[int] = []
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                status = receiver.script.pop(0) if receiver.script else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"no" if status >= 400 else b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/in"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def events(self) -> list[dict[str, Any]]:
-        return [item for _, body in self.requests for item in json.loads(body)]
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
+def receiver() -> Iterator[HookReceiver]:
+    """The local stack's demo endpoint: it keeps every request and answers from a script of statuses."""
+    running = HookReceiver()
     yield running
-    running.server.shutdown()
+    running.close()
 
 
 @pytest.fixture
@@ -103,7 +74,7 @@ def records(queue_url: str) -> list[dict[str, Any]]:
 
 
 def test_hooks_are_configured_with_secrets_kept_out_of_the_config_table(
-    loopback_allowed: dict[str, str], receiver: Receiver
+    loopback_allowed: dict[str, str], receiver: HookReceiver
 ) -> None:
     api = load_function("api")
     status, created = call(api, http("POST", "/v1/hooks", hook_body(receiver.url)))
@@ -183,14 +154,14 @@ def test_a_hook_that_cannot_work_is_refused_naming_the_field(
     assert answer["errors"][0]["field"] == field
 
 
-def test_loopback_is_refused_unless_the_deployment_allows_it(aws: dict[str, str], receiver: Receiver) -> None:
+def test_loopback_is_refused_unless_the_deployment_allows_it(aws: dict[str, str], receiver: HookReceiver) -> None:
     status, answer = call(load_function("api"), http("POST", "/v1/hooks", hook_body(receiver.url)))
     assert (status, answer["errors"][0]["field"]) == (422, "destination.url")
     assert "private destinations are not allowed" in answer["message"]
 
 
 def test_activity_events_reach_the_receiver_signed_through_a_retry(
-    loopback_allowed: dict[str, str], receiver: Receiver
+    loopback_allowed: dict[str, str], receiver: HookReceiver
 ) -> None:
     api, ingest, dispatcher = load_function("api"), load_function("ingest"), load_function("hook_dispatcher")
     _, hook = call(api, http("POST", "/v1/hooks", hook_body(receiver.url)))
@@ -224,7 +195,7 @@ def test_activity_events_reach_the_receiver_signed_through_a_retry(
 
 
 def test_a_permanent_refusal_goes_to_the_hook_dead_letter_queue_with_the_answer(
-    loopback_allowed: dict[str, str], receiver: Receiver
+    loopback_allowed: dict[str, str], receiver: HookReceiver
 ) -> None:
     api, ingest, dispatcher = load_function("api"), load_function("ingest"), load_function("hook_dispatcher")
     _, hook = call(api, http("POST", "/v1/hooks", hook_body(receiver.url)))
@@ -238,7 +209,7 @@ def test_a_permanent_refusal_goes_to_the_hook_dead_letter_queue_with_the_answer(
     assert call(api, http("GET", f"/v1/hooks/{hook['id']}/stats"))[1]["failed"] == 1
 
 
-def test_the_test_call_sends_one_sample_event_now(loopback_allowed: dict[str, str], receiver: Receiver) -> None:
+def test_the_test_call_sends_one_sample_event_now(loopback_allowed: dict[str, str], receiver: HookReceiver) -> None:
     api = load_function("api")
     _, hook = call(api, http("POST", "/v1/hooks", hook_body(receiver.url)))
     status, result = call(api, http("POST", f"/v1/hooks/{hook['id']}/test"))
@@ -251,7 +222,7 @@ def test_the_test_call_sends_one_sample_event_now(loopback_allowed: dict[str, st
 
 
 def test_the_content_of_a_sent_message_rides_with_its_later_events_for_hooks_that_include_it(
-    loopback_allowed: dict[str, str], receiver: Receiver
+    loopback_allowed: dict[str, str], receiver: HookReceiver
 ) -> None:
     api, ingest, dispatcher = load_function("api"), load_function("ingest"), load_function("hook_dispatcher")
     body = hook_body(receiver.url, event_types=["sent", "open"], filters={}, include_content=True)

@@ -138,21 +138,20 @@ def create_integrations(stack: LocalStack, integrations: Sequence[dict[str, Any]
 
 class HookReceiver:
     """The demo hook's endpoint: an HTTP server on loopback keeping every request it gets (the local stack
-    lets hooks reach loopback: HookAllowPrivateDestinations=true)."""
+    lets hooks reach loopback: HookAllowPrivateDestinations=true). It answers 204, or the statuses of
+    `script` first, one per request (tests make it fail that way)."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
-        received = self.requests
+        self.script: list[int] = []
+        receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                received.append(
-                    (
-                        {k.lower(): v for k, v in self.headers.items()},
-                        self.rfile.read(int(self.headers["Content-Length"])),
-                    )
-                )
-                self.send_response(204)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(receiver.script.pop(0) if receiver.script else 204)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -161,6 +160,10 @@ class HookReceiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         threading.Thread(target=self.server.serve_forever, name="demo-hook-receiver", daemon=True).start()
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event received, in order (each request is a JSON array of events)."""
+        return [event for _, body in self.requests for event in json.loads(body)]
 
     def close(self) -> None:
         self.server.shutdown()
@@ -282,7 +285,7 @@ def run_demo(
 
 def _report_hook(hook: DemoHook, out: TextIO) -> list[str]:
     received = hook.receiver.requests
-    events = [event for _, body in received for event in json.loads(body)]
+    events = hook.receiver.events()
     verified = all(signature_verifies(hook.signing_secret, headers, body) for headers, body in received)
     print(
         f"\nhook {hook.hook['name']!r} ({hook.hook['id']}) received {len(events)} event(s) in {len(received)} "
