@@ -237,6 +237,8 @@ def test_routes_are_the_api_contract_and_each_belongs_to_one_function() -> None:
         ("GET", "/v1/hooks/{id}/signing-secret"): "ApiFunction",
         ("POST", "/v1/hooks/{id}/test"): "ApiFunction",
         ("GET", "/v1/hooks/{id}/stats"): "ApiFunction",
+        ("POST", "/track/v2/projects/{project_id}/batch"): "CustomersFunction",
+        ("GET", "/api/customers/{customer_id}"): "CustomersFunction",
     }
 
 

@@ -20,9 +20,10 @@ class Settings:
     """Delivery attempts of a hook batch before it goes to the hook dead-letter queue (the vendor's default)."""
     hook_retry_period_seconds: int = 15
     hook_allow_private_destinations: bool = False
+    """Hooks may target loopback and private addresses (tests, a VPC); link-local/metadata never."""
     content_table: str = ""
     hook_content_retention_hours: int = 72
-    """Hooks may target loopback and private addresses (tests, a VPC); link-local/metadata never."""
+    customers_table: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,4 +41,5 @@ class Settings:
             hook_allow_private_destinations=os.environ.get("HOOK_ALLOW_PRIVATE_DESTINATIONS", "false") == "true",
             content_table=os.environ.get("CONTENT_TABLE", ""),
             hook_content_retention_hours=int(os.environ.get("HOOK_CONTENT_RETENTION_HOURS", "72")),
+            customers_table=os.environ.get("CUSTOMERS_TABLE", ""),
         )

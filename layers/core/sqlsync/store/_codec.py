@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
-from sqlsync.customers.merge import Stamped
+from sqlsync.customers.merge import Stamped, canonical
+from sqlsync.store.base import TrackedEvent
 
 LAST_ERROR_MAX_CHARS = 2000
 """Keeps one stats item far below DynamoDB's 400 KB limit whatever a database says."""
@@ -68,3 +70,19 @@ def dump_properties(properties: Mapping[str, Stamped]) -> str:
 
 def load_properties(text: str) -> dict[str, Stamped]:
     return {name: Stamped(value, float(at)) for name, (value, at) in from_json(text).items()}
+
+
+def event_sort_key(event: TrackedEvent) -> str:
+    """A tracked event's place under its customer: oldest first as text, and a digest of the whole event so
+    that the same event sent twice (a retried batch) is one item."""
+    digest = hashlib.sha256(canonical([event.event_type, event.timestamp, event.properties]).encode()).hexdigest()
+    return f"event#{event.timestamp:020.6f}#{digest[:32]}"
+
+
+def dump_ids(keys: Sequence[str]) -> str:
+    return json.dumps(list(keys), ensure_ascii=False, separators=(",", ":"))
+
+
+def load_ids(text: str) -> list[str]:
+    keys: list[str] = json.loads(text)
+    return keys

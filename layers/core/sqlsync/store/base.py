@@ -293,19 +293,50 @@ class ContentStore(ABC):
 
 @dataclass(frozen=True)
 class CustomerRecord:
-    """A customer's properties, each with the time of its last update, and the record's version (the
-    optimistic lock: a write names the version it read)."""
+    """A customer, stored under its home key (the first of its ids, "type:value"): all its ids (home first),
+    its properties each with the time of its last update, and its version (the optimistic lock)."""
 
-    customer_id: str
+    key: str
+    ids: tuple[str, ...]
     properties: dict[str, Stamped]
     version: int
 
 
+@dataclass(frozen=True)
+class CustomerAlias:
+    """Another id of a customer: points at the home key the customer is stored under."""
+
+    key: str
+    home: str
+
+
+@dataclass(frozen=True)
+class TrackedEvent:
+    """An event tracked for a customer (`customers/events`): its type, time (unix seconds) and properties."""
+
+    event_type: str
+    timestamp: float
+    properties: dict[str, Any]
+
+
 class CustomerStore(ABC):
-    @abstractmethod
-    def get(self, customer_id: str) -> CustomerRecord | None: ...
+    """Customers of each account, by id key (sqlsync.customers.ids): one home item per customer holding its
+    properties, one alias item per other id (docs/customers.md)."""
 
     @abstractmethod
-    def put_if(self, customer_id: str, properties: Mapping[str, Stamped], read_version: int | None) -> bool:
-        """Write all the properties as version read_version + 1, only if the stored version is still
-        `read_version` (None: only if there is no record yet). False when another writer came first."""
+    def read(self, account: int, keys: Sequence[str]) -> dict[str, CustomerRecord | CustomerAlias]:
+        """The items of those id keys that exist (one GetItem for one key, one BatchGetItem for several)."""
+
+    @abstractmethod
+    def write(self, account: int, record: CustomerRecord, aliases: Sequence[str] = ()) -> bool:
+        """Store `record` (version n) only if the stored version is still n - 1 (n == 1: only if there is
+        no item under its key yet), together with an alias to it for each of `aliases`, each only if that
+        key is still free; all or nothing. False when another writer came first."""
+
+    @abstractmethod
+    def add_event(self, account: int, home: str, event: TrackedEvent) -> None:
+        """Keep the event under the customer. The same event (type, time, properties) twice is kept once."""
+
+    @abstractmethod
+    def events(self, account: int, home: str) -> list[TrackedEvent]:
+        """The customer's events, oldest first."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,14 +20,16 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sqlsync.customers.merge import Stamped
 from sqlsync.store._codec import (
     LAST_ERROR_MAX_CHARS,
     dump_fields,
+    dump_ids,
     dump_properties,
     error_time,
+    event_sort_key,
     expires_at,
     load_fields,
+    load_ids,
     load_properties,
     pack_content,
     unpack_content,
@@ -36,6 +38,7 @@ from sqlsync.store.base import (
     ConfigStore,
     ContentKey,
     ContentStore,
+    CustomerAlias,
     CustomerRecord,
     CustomerStore,
     HeldEvent,
@@ -47,6 +50,7 @@ from sqlsync.store.base import (
     StatsBucket,
     StatsDelta,
     StatsStore,
+    TrackedEvent,
     minute_bucket,
 )
 from sqlsync.store.exceptions import StoreError
@@ -59,6 +63,7 @@ if TYPE_CHECKING:
         AttributeValueTypeDef,
         KeysAndAttributesTypeDef,
         QueryInputTypeDef,
+        TransactWriteItemTypeDef,
         WriteRequestTypeDef,
     )
 
@@ -72,6 +77,7 @@ _SEGMENT = "segment"
 _PENDING = "pending"
 _HELD = "held#"
 _FLUSH = "flush"
+_CUSTOMER = "customer"
 _MARK_ROUNDS = 10
 _STATES: dict[str, MembershipState] = {"in": "in", "out": "out"}
 
@@ -649,29 +655,81 @@ def _content_pk(key: ContentKey) -> str:
 
 
 class DynamoDBCustomerStore(_Table, CustomerStore):
-    """Customers: pk the customer id, `properties` (JSON: name -> [value, last_update]) and `version`. A
-    write is one PutItem conditioned on the version read (docs/customers.md: why one item per customer)."""
+    """Customers, pk "<account>#<id key>":
 
-    def get(self, customer_id: str) -> CustomerRecord | None:
-        item = self._get_item({"pk": {"S": customer_id}})
-        if item is None:
-            return None
-        return CustomerRecord(customer_id, load_properties(item["properties"]["S"]), int(item["version"]["N"]))
+    * sk "customer", a home item: `ids` (JSON list of id keys, home first), `properties` (JSON: name ->
+      [value, last_update]) and `version`; or an alias item: `home`, the home key;
+    * pk "<account>#<home key>", sk "event#<time>#<digest>": the customer's tracked events.
 
-    def put_if(self, customer_id: str, properties: Mapping[str, Stamped], read_version: int | None) -> bool:
-        condition = "attribute_not_exists(pk)" if read_version is None else "version = :read"
-        values: dict[str, AttributeValueTypeDef] = {} if read_version is None else {":read": {"N": str(read_version)}}
-        request: dict[str, Any] = {
+    A write is one PutItem conditioned on the version read, or one TransactWriteItems when new ids are
+    attached (docs/customers.md: why one item per customer)."""
+
+    def read(self, account: int, keys: Sequence[str]) -> dict[str, CustomerRecord | CustomerAlias]:
+        wanted: list[Item] = [{"pk": {"S": f"{account}#{key}"}, "sk": {"S": _CUSTOMER}} for key in dict.fromkeys(keys)]
+        if len(wanted) == 1:
+            item = self._get_item(wanted[0])
+            items = [] if item is None else [item]
+        else:
+            items = self._batch_get(wanted)
+        found: dict[str, CustomerRecord | CustomerAlias] = {}
+        for item in items:
+            key = item["pk"]["S"].partition("#")[2]
+            if "home" in item:
+                found[key] = CustomerAlias(key, item["home"]["S"])
+            else:
+                found[key] = CustomerRecord(
+                    key,
+                    tuple(load_ids(item["ids"]["S"])),
+                    load_properties(item["properties"]["S"]),
+                    int(item["version"]["N"]),
+                )
+        return found
+
+    def write(self, account: int, record: CustomerRecord, aliases: Sequence[str] = ()) -> bool:
+        home: dict[str, Any] = {
             "TableName": self.table_name,
             "Item": {
-                "pk": {"S": customer_id},
-                "properties": {"S": dump_properties(properties)},
-                "version": {"N": str((read_version or 0) + 1)},
+                "pk": {"S": f"{account}#{record.key}"},
+                "sk": {"S": _CUSTOMER},
+                "ids": {"S": dump_ids(record.ids)},
+                "properties": {"S": dump_properties(record.properties)},
+                "version": {"N": str(record.version)},
             },
-            "ConditionExpression": condition,
         }
-        if values:
-            request["ExpressionAttributeValues"] = values
+        if record.version > 1:
+            home["ConditionExpression"] = "version = :read"
+            home["ExpressionAttributeValues"] = {":read": {"N": str(record.version - 1)}}
+        else:
+            home["ConditionExpression"] = "attribute_not_exists(pk)"
+        if not aliases:
+            return self._put_if(home)
+        alias_puts: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": {
+                        "pk": {"S": f"{account}#{alias}"},
+                        "sk": {"S": _CUSTOMER},
+                        "home": {"S": record.key},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for alias in aliases
+        ]
+        try:
+            self.client.transact_write_items(
+                TransactItems=cast("list[TransactWriteItemTypeDef]", [{"Put": home}, *alias_puts])
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                return False  # a condition failed, or another transaction held one of the items: read again
+            raise self._failure("TransactWriteItems", exc) from exc
+        except BotoCoreError as exc:
+            raise self._failure("TransactWriteItems", exc) from exc
+        return True
+
+    def _put_if(self, request: dict[str, Any]) -> bool:
         try:
             self.client.put_item(**request)
         except ClientError as exc:
@@ -681,3 +739,30 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
         except BotoCoreError as exc:
             raise self._failure("PutItem", exc) from exc
         return True
+
+    def add_event(self, account: int, home: str, event: TrackedEvent) -> None:
+        with self._calling("PutItem"):
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "pk": {"S": f"{account}#{home}"},
+                    "sk": {"S": event_sort_key(event)},
+                    "event_type": {"S": event.event_type},
+                    "timestamp": {"N": repr(event.timestamp)},
+                    "properties": {"S": dump_fields(event.properties)},
+                },
+            )
+
+    def events(self, account: int, home: str) -> list[TrackedEvent]:
+        items = self._query(
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :events)",
+                "ExpressionAttributeValues": {":pk": {"S": f"{account}#{home}"}, ":events": {"S": "event#"}},
+                "ConsistentRead": True,
+            }
+        )
+        return [
+            TrackedEvent(item["event_type"]["S"], float(item["timestamp"]["N"]), load_fields(item["properties"]["S"]))
+            for item in items
+        ]

@@ -10,17 +10,17 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlsync.customers.merge import Stamped
 from sqlsync.store._codec import (
     LAST_ERROR_MAX_CHARS,
     dump_fields,
     dump_properties,
     error_time,
+    event_sort_key,
     load_fields,
     load_properties,
     pack_content,
@@ -30,6 +30,7 @@ from sqlsync.store.base import (
     ConfigStore,
     ContentKey,
     ContentStore,
+    CustomerAlias,
     CustomerRecord,
     CustomerStore,
     HeldEvent,
@@ -41,6 +42,7 @@ from sqlsync.store.base import (
     StatsBucket,
     StatsDelta,
     StatsStore,
+    TrackedEvent,
     minute_bucket,
 )
 
@@ -384,26 +386,50 @@ class InMemoryContentStore(ContentStore):
 
 
 class InMemoryCustomerStore(CustomerStore):
-    """Customers as the DynamoDB store keeps them (properties as JSON, a version per record), the
-    conditional write made atomic by a lock."""
+    """Customers as the DynamoDB store keeps them (properties as JSON, a version per home item, alias items),
+    each write made atomic by a lock; `calls` counts the DynamoDB calls the same work would make."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._items: dict[str, tuple[str, int]] = {}
+        self._items: dict[tuple[int, str], tuple[str, tuple[str, ...], int] | str] = {}
+        self._events: dict[tuple[int, str], dict[str, TrackedEvent]] = {}
 
-    def get(self, customer_id: str) -> CustomerRecord | None:
+    def read(self, account: int, keys: Sequence[str]) -> dict[str, CustomerRecord | CustomerAlias]:
         with self._lock:
-            self.calls["GetItem"] += 1
-            item = self._items.get(customer_id)
-        return None if item is None else CustomerRecord(customer_id, load_properties(item[0]), item[1])
+            self.calls["GetItem" if len(keys) == 1 else "BatchGetItem"] += 1
+            stored = {key: self._items.get((account, key)) for key in keys}
+        found: dict[str, CustomerRecord | CustomerAlias] = {}
+        for key, item in stored.items():
+            if isinstance(item, str):
+                found[key] = CustomerAlias(key, item)
+            elif item is not None:
+                found[key] = CustomerRecord(key, item[1], load_properties(item[0]), item[2])
+        return found
 
-    def put_if(self, customer_id: str, properties: Mapping[str, Stamped], read_version: int | None) -> bool:
-        body = dump_properties(properties)
+    def write(self, account: int, record: CustomerRecord, aliases: Sequence[str] = ()) -> bool:
+        body = dump_properties(record.properties)
+        with self._lock:
+            self.calls["TransactWriteItems" if aliases else "PutItem"] += 1
+            stored = self._items.get((account, record.key))
+            stored_version = stored[2] if isinstance(stored, tuple) else (None if stored is None else -1)
+            if stored_version != (record.version - 1 if record.version > 1 else None):
+                return False
+            if any((account, alias) in self._items for alias in aliases):
+                return False
+            self._items[(account, record.key)] = (body, record.ids, record.version)
+            for alias in aliases:
+                self._items[(account, alias)] = record.key
+            return True
+
+    def add_event(self, account: int, home: str, event: TrackedEvent) -> None:
+        stored = TrackedEvent(event.event_type, event.timestamp, load_fields(dump_fields(event.properties)))
         with self._lock:
             self.calls["PutItem"] += 1
-            stored = self._items.get(customer_id)
-            if (stored[1] if stored is not None else None) != read_version:
-                return False
-            self._items[customer_id] = (body, (read_version or 0) + 1)
-            return True
+            self._events.setdefault((account, home), {})[event_sort_key(event)] = stored
+
+    def events(self, account: int, home: str) -> list[TrackedEvent]:
+        with self._lock:
+            self.calls["Query"] += 1
+            kept = self._events.get((account, home), {})
+            return [kept[key] for key in sorted(kept)]
