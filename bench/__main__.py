@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import cold_start, hooks, render, sync_throughput
+from bench import cold_start, customers, hooks, render, sync_throughput
 from bench.common import Options, Row, format_table
 
 Benchmark = Callable[[Options], list[Row]]
@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "render": render.run,
     "cold-start": cold_start.run,
     "hooks": hooks.run,
+    "customers": customers.run,
 }
 
 

@@ -73,7 +73,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """moto with every table and queue of template.yaml created, and the functions' environment set.
+    """moto with every table, queue and bucket of template.yaml created, and the functions' environment set.
 
     Yields the physical names: logical id -> table name or queue URL (and "<Queue>.Arn")."""
     import boto3
@@ -108,6 +108,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
             physical[f"{queue.logical_id}.Arn"] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
                 "Attributes"
             ]["QueueArn"]
+        for logical_id in wiring.buckets:
+            name = f"test-{logical_id}".lower()
+            boto3.client("s3").create_bucket(Bucket=name)
+            physical.update({logical_id: name, f"{logical_id}.Arn": f"arn:aws:s3:::{name}"})
         for function in wiring.functions.values():
             for name, value in function.resolved_environment(physical).items():
                 monkeypatch.setenv(name, value)

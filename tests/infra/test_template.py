@@ -34,7 +34,11 @@ def sqs_workers(wiring: Wiring = WIRING) -> list[FunctionSpec]:
 
 def test_the_template_has_an_sqs_worker() -> None:
     # Guards the tests below against passing vacuously.
-    assert sorted(function.logical_id for function in sqs_workers()) == ["HookDispatcherFunction", "SyncWorkerFunction"]
+    assert sorted(function.logical_id for function in sqs_workers()) == [
+        "HookDispatcherFunction",
+        "ImporterFunction",
+        "SyncWorkerFunction",
+    ]
 
 
 # --- the SQS event source ---------------------------------------------------------------------------------
@@ -197,6 +201,9 @@ def test_resource_variables_point_at_resources_of_the_right_kind(function: Funct
         elif name.endswith("_QUEUE_URL"):
             assert isinstance(value, Ref)
             assert value.logical_id in WIRING.queues, f"{name} -> {value}"
+        elif name.endswith("_BUCKET"):
+            assert isinstance(value, Ref)
+            assert value.logical_id in WIRING.buckets, f"{name} -> {value}"
 
 
 def test_routes_are_the_api_contract_and_each_belongs_to_one_function() -> None:
@@ -239,6 +246,11 @@ def test_routes_are_the_api_contract_and_each_belongs_to_one_function() -> None:
         ("GET", "/v1/hooks/{id}/stats"): "ApiFunction",
         ("POST", "/track/v2/projects/{project_id}/batch"): "CustomersFunction",
         ("GET", "/api/customers/{customer_id}"): "CustomersFunction",
+        ("POST", "/v1/imports"): "CustomersFunction",
+        ("GET", "/v1/imports"): "CustomersFunction",
+        ("GET", "/v1/imports/{id}"): "CustomersFunction",
+        ("GET", "/v1/imports/{id}/errors"): "CustomersFunction",
+        ("POST", "/v1/imports/uploads"): "CustomersFunction",
     }
 
 

@@ -24,6 +24,8 @@ class Settings:
     content_table: str = ""
     hook_content_retention_hours: int = 72
     customers_table: str = ""
+    imports_bucket: str = ""
+    import_queue_url: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,4 +44,6 @@ class Settings:
             content_table=os.environ.get("CONTENT_TABLE", ""),
             hook_content_retention_hours=int(os.environ.get("HOOK_CONTENT_RETENTION_HOURS", "72")),
             customers_table=os.environ.get("CUSTOMERS_TABLE", ""),
+            imports_bucket=os.environ.get("IMPORTS_BUCKET", ""),
+            import_queue_url=os.environ.get("IMPORT_QUEUE_URL", ""),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # `bench` lives at the repository root, beside layers/ and functions/
     sys.path.insert(0, str(ROOT))
 
-from bench import cold_start, hooks, render, sync_throughput  # noqa: E402
+from bench import cold_start, customers, hooks, render, sync_throughput  # noqa: E402
 from bench.__main__ import main  # noqa: E402
-from bench.common import Options, Row, ServiceUnavailableError, Target, format_table  # noqa: E402
+from bench.common import BenchmarkError, Options, Row, ServiceUnavailableError, Target, format_table  # noqa: E402
 from bench.databases import Server, scratch_database, servers  # noqa: E402
 
 REQUIRE_SERVICES = os.environ.get("SQLSYNC_REQUIRE_SERVICES") == "1"
@@ -61,6 +62,33 @@ def test_hooks_benchmark_row_after_checking_every_request() -> None:
     )
     _check_row(row, "events/s")
     assert row.target == Target("ratio>=", hooks.TARGET_RATIO)
+
+
+def test_customers_rows_after_checking_the_merge_and_the_calls() -> None:
+    # The benchmark itself fails when ours does not end as the merge rule says, or when an update of an existing
+    # customer is not exactly one GetItem and one conditional PutItem on moto; the environment is left as it was.
+    environment = dict(os.environ)
+    throughput, calls = customers.run(
+        Options(quick=True, repeat=1), customers.Workload(customers=40, dynamodb_customers=2, dynamodb_rounds=2)
+    )
+    assert dict(os.environ) == environment
+    _check_row(throughput, "updates/s")
+    assert throughput.target == Target("ratio>=", customers.TARGET_RATIO)
+    _check_row(calls, "calls/update")
+    assert calls.target == Target("ours<=", 2.0, " calls")
+    assert calls.ours == calls.baseline == 2.0  # counts, not timings
+    assert calls.extra_ok and calls.met
+    assert any("1.00 BatchGetItem + 1.00 TransactWriteItems" in note for note in calls.notes), calls.notes
+
+
+def test_customers_benchmark_fails_when_the_common_case_costs_more() -> None:
+    calls = Counter({"GetItem": 4, "PutItem": 4, "Query": 1})
+    with pytest.raises(BenchmarkError, match="exactly 1 GetItem"):
+        customers.check_common_case(customers.Case("existing", 4, calls))
+    with pytest.raises(BenchmarkError, match="1 writes without a condition"):
+        customers.check_common_case(
+            customers.Case("existing", 4, Counter({"GetItem": 4, "PutItem": 4}), unconditional_writes=1)
+        )
 
 
 def test_cold_start_rows_and_no_driver_imported() -> None:

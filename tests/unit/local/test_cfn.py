@@ -423,3 +423,10 @@ def test_table_spec_goes_straight_into_boto3_create_table() -> None:
     assert table["KeySchema"] == spec.key_schema
     assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["gsi1"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_buckets_are_described_by_logical_id() -> None:
+    template = parse_template(
+        "Resources:\n  Files:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketEncryption: {}\n"
+    )
+    assert describe(template).buckets == ["Files"]

@@ -26,7 +26,7 @@ import copy
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -332,10 +332,12 @@ class Wiring:
     queues: dict[str, QueueSpec]
     tables: dict[str, TableSpec]
     parameters: dict[str, str]
+    buckets: list[str] = field(default_factory=list)
+    """Logical ids of the AWS::S3::Bucket resources (created empty; their properties do not matter locally)."""
 
 
 def describe(template: Mapping[str, Any], parameter_overrides: Mapping[str, str] | None = None) -> Wiring:
-    """Describe the functions, queues and tables of a long-form template (see `load_template`).
+    """Describe the functions, queues, tables and buckets of a long-form template (see `load_template`).
 
     Parameters take their Default unless `parameter_overrides` sets them (as `sam deploy
     --parameter-overrides` would); values are checked against Type, AllowedValues, AllowedPattern,
@@ -353,6 +355,7 @@ def describe(template: Mapping[str, Any], parameter_overrides: Mapping[str, str]
     functions: dict[str, FunctionSpec] = {}
     queues: dict[str, QueueSpec] = {}
     tables: dict[str, TableSpec] = {}
+    buckets: list[str] = []
     for logical_id, resource in resources.items():
         kind = resource.get("Type")
         properties = resource.get("Properties") or {}
@@ -363,11 +366,14 @@ def describe(template: Mapping[str, Any], parameter_overrides: Mapping[str, str]
             queues[logical_id] = _queue(logical_id, context.substitute(properties))
         elif kind == "AWS::DynamoDB::Table":
             tables[logical_id] = _table(logical_id, context.substitute(properties))
+        elif kind == "AWS::S3::Bucket":
+            buckets.append(logical_id)
     return Wiring(
         functions=functions,
         queues=queues,
         tables=tables,
         parameters={name: _to_text(value) for name, value in parameters.items()},
+        buckets=buckets,
     )
 
 

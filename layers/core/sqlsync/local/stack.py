@@ -4,8 +4,9 @@
 
 1. sets fake credentials and region us-east-1 in os.environ, then starts `moto.mock_aws()` for the life
    of the stack (every boto3 client made in this process talks to moto from then on);
-2. creates every DynamoDB table and SQS queue of template.yaml (`cfn.describe`) under a local physical
-   name (`sqlsync-local-<LogicalId>`), dead-letter queues first so that RedrivePolicy can name them;
+2. creates every DynamoDB table, SQS queue and S3 bucket of template.yaml (`cfn.describe`) under a local
+   physical name (`sqlsync-local-<LogicalId>`, lower case for buckets), dead-letter queues first so that
+   RedrivePolicy can name them;
 3. sets the functions' environment (CONFIG_TABLE, SYNC_QUEUE_URL, ...) in os.environ: the functions share
    this process, so their resolved environments must agree, and start-up fails if they do not;
 4. imports each function's handler (`runtime.LocalFunction`), serves the HttpApi routes over HTTP
@@ -152,6 +153,7 @@ class LocalStack:
         self._sqs = boto3.client("sqs", region_name=REGION)
         self._create_tables(boto3.client("dynamodb", region_name=REGION))
         self._create_queues(self._sqs)
+        self._create_buckets(boto3.client("s3", region_name=REGION))
         self._set_environment(self._function_environment())
         self._load_functions()
         routes = [(route, function) for function in self.functions.values() for route in function.spec.routes]
@@ -211,6 +213,13 @@ class LocalStack:
             self.physical[logical_id] = name
             self.physical[f"{logical_id}.Arn"] = description["TableArn"]
             logger.info("table %s", name)
+
+    def _create_buckets(self, s3: Any) -> None:
+        for logical_id in self.wiring.buckets:
+            name = self.physical_name(logical_id).lower()  # bucket names are lower case
+            s3.create_bucket(Bucket=name)
+            self.physical.update({logical_id: name, f"{logical_id}.Arn": f"arn:aws:s3:::{name}"})
+            logger.info("bucket %s", name)
 
     def _create_queues(self, sqs: SQSClient) -> None:
         pending = dict(self.wiring.queues)

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sqlsync.customers.imports.mapping import ImportMapping
 from sqlsync.customers.tracking import MAX_COMMANDS
 
 
@@ -21,3 +22,12 @@ class CustomerOut(BaseModel):
     properties: dict[str, Any] = Field(
         description="name -> value; with include_timestamps=1, name -> {value, last_update}"
     )
+
+
+class ImportIn(BaseModel):
+    """A customer import: the mapping, and the file sent inline (`csv`) or uploaded first (`upload_key`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    mapping: ImportMapping
+    csv: str | None = Field(default=None, description="The CSV file itself (at most 5 MB)")
+    upload_key: str | None = Field(default=None, description="A file uploaded to the URL of POST /v1/imports/uploads")

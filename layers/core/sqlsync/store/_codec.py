@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import zlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from sqlsync.customers.merge import Stamped, canonical
-from sqlsync.store.base import TrackedEvent
+from sqlsync.store.base import ImportRecord, TrackedEvent
+
+if TYPE_CHECKING:
+    from sqlsync.customers.imports.reader import RowError
 
 LAST_ERROR_MAX_CHARS = 2000
 """Keeps one stats item far below DynamoDB's 400 KB limit whatever a database says."""
@@ -86,3 +90,31 @@ def dump_ids(keys: Sequence[str]) -> str:
 def load_ids(text: str) -> list[str]:
     keys: list[str] = json.loads(text)
     return keys
+
+
+def dump_import(record: ImportRecord) -> str:
+    """An import as one JSON body (its version is kept beside it, for the condition on checkpoints)."""
+    body = dataclasses.asdict(record)
+    del body["version"]
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def load_import(text: str, version: int) -> ImportRecord:
+    body = json.loads(text)
+    body["header"] = tuple(body["header"])
+    return ImportRecord(**body, version=version)
+
+
+def error_sort_key(error: RowError) -> str:
+    """A row error's place in the report: row order; the same error stored twice is one item."""
+    return f"error#{error.row:012d}#{error.column or ''}"
+
+
+def dump_row_error(error: RowError) -> str:
+    return json.dumps(dataclasses.asdict(error), ensure_ascii=False, separators=(",", ":"))
+
+
+def load_row_error(text: str) -> RowError:
+    from sqlsync.customers.imports.reader import RowError
+
+    return RowError(**json.loads(text))

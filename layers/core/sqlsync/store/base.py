@@ -17,6 +17,7 @@ from sqlsync.models.connectors import Connector
 from sqlsync.models.integrations import Integration
 
 if TYPE_CHECKING:
+    from sqlsync.customers.imports.reader import RowError
     from sqlsync.models.hooks import Hook
 
 MembershipState = Literal["in", "out"]
@@ -340,3 +341,62 @@ class CustomerStore(ABC):
     @abstractmethod
     def events(self, account: int, home: str) -> list[TrackedEvent]:
         """The customer's events, oldest first."""
+
+
+ImportStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    """A customer import and its progress: where reading stopped (offset, row, line: the reader's Position),
+    what it did so far, and its version (each checkpoint is a write on the version read)."""
+
+    account: int
+    import_id: str
+    mapping: dict[str, Any]
+    """The ImportMapping as the API received it."""
+    source: str
+    """The key of the CSV file in the object store."""
+    created_at: float
+    """Unix seconds: also the update time of rows that have none of their own."""
+    status: ImportStatus = "queued"
+    header: tuple[str, ...] = ()
+    offset: int = 0
+    row: int = 0
+    line: int = 0
+    bytes_total: int = 0
+    rows_imported: int = 0
+    rows_failed: int = 0
+    customers_created: int = 0
+    properties_updated: int = 0
+    errors_kept: int = 0
+    """Row errors stored for the report (the first MAX_ERRORS_KEPT; rows_failed counts them all)."""
+    failure: str | None = None
+    """Why the import as a whole failed (a mapping that does not fit the file...)."""
+    updated_at: float = 0.0
+    finished_at: float | None = None
+    version: int = 1
+
+
+class ImportStore(ABC):
+    """Imports of each account and their row errors (in the customers table)."""
+
+    @abstractmethod
+    def create(self, record: ImportRecord) -> None: ...
+
+    @abstractmethod
+    def get(self, account: int, import_id: str) -> ImportRecord | None: ...
+
+    @abstractmethod
+    def list_imports(self, account: int, limit: int = 100) -> list[ImportRecord]:
+        """The account's imports, newest first."""
+
+    @abstractmethod
+    def save(self, record: ImportRecord, errors: Sequence[RowError] = ()) -> bool:
+        """Store the row errors, then `record` (version n) only if the stored version is still n - 1. False
+        when another run of the same import came first (this run then stops; the errors it stored are the
+        same ones the other run stores, under the same keys)."""
+
+    @abstractmethod
+    def errors(self, account: int, import_id: str, after_row: int = 0, limit: int = 100) -> list[RowError]:
+        """Row errors of rows after `after_row`, in row order."""

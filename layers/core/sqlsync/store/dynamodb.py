@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import boto3
@@ -24,13 +25,18 @@ from sqlsync.store._codec import (
     LAST_ERROR_MAX_CHARS,
     dump_fields,
     dump_ids,
+    dump_import,
     dump_properties,
+    dump_row_error,
+    error_sort_key,
     error_time,
     event_sort_key,
     expires_at,
     load_fields,
     load_ids,
+    load_import,
     load_properties,
+    load_row_error,
     pack_content,
     unpack_content,
 )
@@ -43,6 +49,8 @@ from sqlsync.store.base import (
     CustomerStore,
     HeldEvent,
     HeldKind,
+    ImportRecord,
+    ImportStore,
     LedgerStore,
     Membership,
     MembershipState,
@@ -66,6 +74,8 @@ if TYPE_CHECKING:
         TransactWriteItemTypeDef,
         WriteRequestTypeDef,
     )
+
+    from sqlsync.customers.imports.reader import RowError
 
     Item: TypeAlias = dict[str, AttributeValueTypeDef]
 
@@ -163,9 +173,29 @@ class _Table:
             attempt += 1
             pending = {**pending, "Keys": unprocessed["Keys"]}
 
+    def _put_if(self, request: dict[str, Any]) -> bool:
+        """A conditional PutItem: False when its condition fails."""
+        try:
+            self.client.put_item(**request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise self._failure("PutItem", exc) from exc
+        except BotoCoreError as exc:
+            raise self._failure("PutItem", exc) from exc
+        return True
+
     def _batch_delete(self, keys: list[Item]) -> None:
-        """At most BATCH_WRITE_ITEMS keys; retries what DynamoDB leaves unprocessed."""
-        pending: list[WriteRequestTypeDef] = [{"DeleteRequest": {"Key": key}} for key in keys]
+        """At most BATCH_WRITE_ITEMS keys."""
+        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+
+    def _batch_put(self, items: list[Item]) -> None:
+        """At most BATCH_WRITE_ITEMS items."""
+        self._batch_write([{"PutRequest": {"Item": item}} for item in items])
+
+    def _batch_write(self, requests: list[WriteRequestTypeDef]) -> None:
+        """Retries what DynamoDB leaves unprocessed (it hands those requests back as they were sent)."""
+        pending = requests
         attempt = 0
         while True:
             with self._calling("BatchWriteItem"):
@@ -175,11 +205,7 @@ class _Table:
                 return
             self._back_off(attempt, "BatchWriteItem")
             attempt += 1
-            pending = [
-                {"DeleteRequest": {"Key": request["DeleteRequest"]["Key"]}}
-                for request in unprocessed
-                if "DeleteRequest" in request
-            ]
+            pending = cast("list[WriteRequestTypeDef]", unprocessed)
 
     def _set_unless_newer(self, key: Item, values: dict[str, str]) -> Item | None:
         """SET `values` (a "version" among them) unless the stored version is strictly newer.
@@ -729,17 +755,6 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
             raise self._failure("TransactWriteItems", exc) from exc
         return True
 
-    def _put_if(self, request: dict[str, Any]) -> bool:
-        try:
-            self.client.put_item(**request)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise self._failure("PutItem", exc) from exc
-        except BotoCoreError as exc:
-            raise self._failure("PutItem", exc) from exc
-        return True
-
     def add_event(self, account: int, home: str, event: TrackedEvent) -> None:
         with self._calling("PutItem"):
             self.client.put_item(
@@ -766,3 +781,71 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
             TrackedEvent(item["event_type"]["S"], float(item["timestamp"]["N"]), load_fields(item["properties"]["S"]))
             for item in items
         ]
+
+
+class DynamoDBImportStore(_Table, ImportStore):
+    """Imports in the customers table: pk "<account>#import", sk the import id (time-ordered), `body` (JSON)
+    and `version`; the row errors of one import under pk "<account>#import#<id>", sk "error#<row>#<column>"."""
+
+    def create(self, record: ImportRecord) -> None:
+        with self._calling("PutItem"):
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=self._item(record),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+
+    def get(self, account: int, import_id: str) -> ImportRecord | None:
+        item = self._get_item({"pk": {"S": f"{account}#import"}, "sk": {"S": import_id}})
+        return None if item is None else load_import(item["body"]["S"], int(item["version"]["N"]))
+
+    def list_imports(self, account: int, limit: int = 100) -> list[ImportRecord]:
+        items = self._query(
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": f"{account}#import"}},
+                "ScanIndexForward": False,
+                "Limit": limit,
+            }
+        )
+        return [load_import(item["body"]["S"], int(item["version"]["N"])) for item in islice(items, limit)]
+
+    def save(self, record: ImportRecord, errors: Sequence[RowError] = ()) -> bool:
+        pk = f"{record.account}#import#{record.import_id}"
+        items: list[Item] = [
+            {"pk": {"S": pk}, "sk": {"S": error_sort_key(error)}, "body": {"S": dump_row_error(error)}}
+            for error in {error_sort_key(error): error for error in errors}.values()
+        ]
+        for start in range(0, len(items), BATCH_WRITE_ITEMS):
+            self._batch_put(items[start : start + BATCH_WRITE_ITEMS])
+        return self._put_if(
+            {
+                "TableName": self.table_name,
+                "Item": self._item(record),
+                "ConditionExpression": "version = :read",
+                "ExpressionAttributeValues": {":read": {"N": str(record.version - 1)}},
+            }
+        )
+
+    def errors(self, account: int, import_id: str, after_row: int = 0, limit: int = 100) -> list[RowError]:
+        items = self._query(
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk AND sk > :after",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"{account}#import#{import_id}"},
+                    ":after": {"S": f"error#{after_row:012d}#\uffff"},
+                },
+                "Limit": limit,
+            }
+        )
+        return [load_row_error(item["body"]["S"]) for item in islice(items, limit)]
+
+    def _item(self, record: ImportRecord) -> Item:
+        return {
+            "pk": {"S": f"{record.account}#import"},
+            "sk": {"S": record.import_id},
+            "body": {"S": dump_import(record)},
+            "version": {"N": str(record.version)},
+        }

@@ -13,16 +13,21 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlsync.store._codec import (
     LAST_ERROR_MAX_CHARS,
     dump_fields,
+    dump_import,
     dump_properties,
+    dump_row_error,
+    error_sort_key,
     error_time,
     event_sort_key,
     load_fields,
+    load_import,
     load_properties,
+    load_row_error,
     pack_content,
     unpack_content,
 )
@@ -35,6 +40,8 @@ from sqlsync.store.base import (
     CustomerStore,
     HeldEvent,
     HeldKind,
+    ImportRecord,
+    ImportStore,
     LedgerStore,
     Membership,
     MembershipState,
@@ -45,6 +52,9 @@ from sqlsync.store.base import (
     TrackedEvent,
     minute_bucket,
 )
+
+if TYPE_CHECKING:
+    from sqlsync.customers.imports.reader import RowError
 
 BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
@@ -433,3 +443,42 @@ class InMemoryCustomerStore(CustomerStore):
             self.calls["Query"] += 1
             kept = self._events.get((account, home), {})
             return [kept[key] for key in sorted(kept)]
+
+
+class InMemoryImportStore(ImportStore):
+    """Imports kept as the DynamoDB store keeps them (a JSON body and a version), row errors by row."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._imports: dict[tuple[int, str], tuple[str, int]] = {}
+        self._errors: dict[tuple[int, str], dict[str, str]] = {}
+
+    def create(self, record: ImportRecord) -> None:
+        with self._lock:
+            self._imports[(record.account, record.import_id)] = (dump_import(record), record.version)
+
+    def get(self, account: int, import_id: str) -> ImportRecord | None:
+        with self._lock:
+            stored = self._imports.get((account, import_id))
+        return None if stored is None else load_import(*stored)
+
+    def list_imports(self, account: int, limit: int = 100) -> list[ImportRecord]:
+        with self._lock:
+            mine = sorted((key[1], stored) for key, stored in self._imports.items() if key[0] == account)
+        return [load_import(*stored) for _, stored in reversed(mine)][:limit]
+
+    def save(self, record: ImportRecord, errors: Sequence[RowError] = ()) -> bool:
+        with self._lock:
+            kept = self._errors.setdefault((record.account, record.import_id), {})
+            kept.update({error_sort_key(error): dump_row_error(error) for error in errors})
+            stored = self._imports.get((record.account, record.import_id))
+            if stored is None or stored[1] != record.version - 1:
+                return False
+            self._imports[(record.account, record.import_id)] = (dump_import(record), record.version)
+            return True
+
+    def errors(self, account: int, import_id: str, after_row: int = 0, limit: int = 100) -> list[RowError]:
+        with self._lock:
+            kept = dict(self._errors.get((account, import_id), {}))
+        found = [load_row_error(kept[key]) for key in sorted(kept)]
+        return [error for error in found if error.row > after_row][:limit]
