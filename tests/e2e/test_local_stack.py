@@ -213,5 +213,9 @@ def test_the_demo_command_runs_and_exits_zero(tmp_path: Path) -> None:
     assert "received 1 event(s) in 1 request(s)" in result.stdout and "signatures verified" in result.stdout
     assert '"custom_data": {"email": "ada@example.com", "campaign": "Black Friday"}' in result.stdout
     assert "HookDispatcherFunction: 1 message(s), 0 failed" in result.stderr
+    # the tracked customer, then an older import snapshot: the import adds the city, keeps the tracked name
+    assert "succeeded, 2 row(s) imported, 1 failed" in result.stdout
+    assert "row 3 (line 4), column vek: age: not a number: 'forty'" in result.stdout
+    assert "ImporterFunction: 1 message(s), 0 failed" in result.stderr
     with closing(sqlite3.connect(db)) as connection:
         assert connection.execute("SELECT count(*) FROM mysegment").fetchone() == (3,)

@@ -110,6 +110,17 @@ def _print_banner(stack: LocalStack, root: Path, created: list[dict[str, Any]], 
     auth = f"-H 'authorization: Bearer {stack.api_key(DEMO_ACCOUNT_ID)}'"
     print(f"  post an event (account {DEMO_ACCOUNT_ID}):")
     print(f"    curl -sS -X POST {url}/v1/events {auth} -H 'content-type: application/json' --data @{sample}")
+    customers = _display_path(root / "events" / "platform" / "customers")
+    print("  track a customer, import customers, read one:")
+    print(
+        f"    curl -sS -X POST {url}/track/v2/projects/{DEMO_ACCOUNT_ID}/batch {auth} "
+        f"-H 'content-type: application/json' --data @{customers}/track_batch.json"
+    )
+    print(
+        f"    curl -sS -X POST {url}/v1/imports {auth} -H 'content-type: application/json' "
+        f"--data @{customers}/import.json"
+    )
+    print(f"    curl -sS {auth} '{url}/api/customers/mgalik?include_timestamps=1'")
     for integration in created:
         key = stack.api_key(integration["account_id"])
         print(f"  integration {integration['name']!r}: id {integration['id']}")
@@ -162,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
             events += sorted((root / "events" / "platform" / "hooks").glob("*.json"))
             receiver = HookReceiver()
             try:
-                return run_demo(stack, events, db, created, hook=create_demo_hook(stack, receiver))
+                hook = create_demo_hook(stack, receiver)
+                customers = root / "events" / "platform" / "customers"
+                return run_demo(stack, events, db, created, hook=hook, customers=customers)
             finally:
                 receiver.close()
         print("Ctrl-C to stop.", flush=True)

@@ -241,10 +241,13 @@ def run_demo(
     out: TextIO = sys.stdout,
     timeout: float = 60.0,
     hook: DemoHook | None = None,
+    customers: Path | None = None,
 ) -> int:
     """POST the events over HTTP, wait for the worker (and the hook dispatcher), print the tables, the stats
-    and what the demo hook received; 0 when all went well."""
+    and what the demo hook received; with `customers` (events/platform/customers), track and import
+    customers too. 0 when all went well."""
     problems: list[str] = []
+    import_id = _start_customers(stack, customers, out, problems) if customers is not None else None
     for path in events:
         account = json.loads(path.read_bytes()).get("account_id", DEMO_ACCOUNT_ID)
         status, body = http("POST", f"{stack.url}/v1/events", path.read_bytes(), stack.api_key(account))
@@ -273,6 +276,8 @@ def run_demo(
             )
     if hook is not None:
         problems += _report_hook(hook, out)
+    if import_id is not None:
+        problems += _report_customers(stack, import_id, out)
     for logical_id, queue in stack.wiring.queues.items():
         if queue.dead_letter_logical_id is not None and (dead := stack.queue_depth(queue.dead_letter_logical_id)):
             problems.append(f"{dead} message(s) of {logical_id} in {queue.dead_letter_logical_id}")
@@ -281,6 +286,48 @@ def run_demo(
     if not problems:
         print("\ndemo OK", file=out)
     return 1 if problems else 0
+
+
+def _start_customers(stack: LocalStack, samples: Path, out: TextIO, problems: list[str]) -> str | None:
+    """Track a customer (tracking.json: newer), then import an older snapshot of it (import.json)."""
+    key = stack.api_key(DEMO_ACCOUNT_ID)
+    url = f"{stack.url}/track/v2/projects/{DEMO_ACCOUNT_ID}/batch"
+    status, body = http("POST", url, (samples / "track_batch.json").read_bytes(), key)
+    print(f"\nPOST /track/v2/projects/{DEMO_ACCOUNT_ID}/batch < track_batch.json: {status} {body.decode()}", file=out)
+    if status != 200 or not all(result["success"] for result in json.loads(body)["results"]):
+        problems.append(f"the tracking batch failed: {status} {body.decode(errors='replace')}")
+    status, body = http("POST", f"{stack.url}/v1/imports", (samples / "import.json").read_bytes(), key)
+    print(f"POST /v1/imports < import.json: {status}", file=out)
+    if status != 202:
+        problems.append(f"the import was refused: {status} {body.decode(errors='replace')}")
+        return None
+    import_id: str = json.loads(body)["id"]
+    return import_id
+
+
+def _report_customers(stack: LocalStack, import_id: str, out: TextIO) -> list[str]:
+    key = stack.api_key(DEMO_ACCOUNT_ID)
+    problems: list[str] = []
+    _, body = http("GET", f"{stack.url}/v1/imports/{import_id}", api_key=key)
+    done = json.loads(body)
+    print(
+        f"\nimport {import_id}: {done['status']}, {done['rows_imported']} row(s) imported, "
+        f"{done['rows_failed']} failed, {done['customers_created']} customer(s) created",
+        file=out,
+    )
+    _, body = http("GET", f"{stack.url}/v1/imports/{import_id}/errors", api_key=key)
+    for error in json.loads(body)["errors"]:
+        print(f"  row {error['row']} (line {error['line']}), column {error['column']}: {error['reason']}", file=out)
+    status, body = http("GET", f"{stack.url}/api/customers/mgalik?include_timestamps=1", api_key=key)
+    customer = json.loads(body)
+    print(f"GET /api/customers/mgalik?include_timestamps=1: {status}\n{json.dumps(customer, indent=2)}", file=out)
+    properties = customer.get("properties", {})
+    if done["status"] != "succeeded":
+        problems.append(f"import {import_id} is {done['status']}")
+    # The import's snapshot is older than the tracking: it adds the city, and does not overwrite the name.
+    if properties.get("first_name", {}).get("value") != "Marian" or "city" not in properties:
+        problems.append(f"customer mgalik is not the newest of tracking and import: {properties}")
+    return problems
 
 
 def _report_hook(hook: DemoHook, out: TextIO) -> list[str]:
