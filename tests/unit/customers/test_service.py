@@ -31,10 +31,19 @@ def create_table() -> None:
         TableName=TABLE,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
         ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "changes",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     )
 
 
@@ -301,3 +310,37 @@ def test_tracking_and_an_import_racing_on_the_same_1000_customers_lose_nothing(
                 "city": f"city-{customer}",  # only the import had it
             }
         assert contended > 0  # the writers did meet: the test exercised the retry
+
+
+def test_the_change_feeds_give_customers_and_events_in_the_order_sqlsync_wrote_them(store: CustomerStore) -> None:
+    now = [1000.0]
+    service = CustomerService(store, clock=lambda: now[0])
+
+    def at(seconds: float) -> None:
+        now[0] = seconds
+
+    at(1001)
+    service.update(ACCOUNT, {"registered": "a"}, {"x": 1}, 500, source="IMPORT")
+    at(1002)
+    service.update(ACCOUNT, {"registered": "b"}, {"x": 1}, 500)
+    at(1003)
+    service.update(ACCOUNT, {"registered": "a"}, {"x": 2}, 600)  # a changes again: it moves after b
+    service.update(ACCOUNT + 1, {"registered": "other"}, {"x": 1}, 600)  # another account's
+    at(1004)
+    service.track(ACCOUNT, {"registered": "b"}, "view", {"page": "/"}, 900)
+
+    feed = store.changed_customers(ACCOUNT, "", until=1003, limit=10)
+    assert [(record.key, record.version) for _, record in feed] == [("registered:b", 1), ("registered:a", 2)]
+    (_, b), (cursor, a) = feed
+    assert (a.created_at, a.updated_at, a.source, values(a)) == (1001, 1003, "IMPORT", {"x": 2})
+    assert (b.created_at, b.source) == (1002, "API")
+    # AND the cursor is exclusive, `until` bounds the feed, `limit` cuts it
+    assert store.changed_customers(ACCOUNT, cursor, until=2000, limit=10) == []
+    assert [r.key for _, r in store.changed_customers(ACCOUNT, "", until=1002.5, limit=10)] == ["registered:b"]
+    assert len(store.changed_customers(ACCOUNT, "", until=2000, limit=1)) == 1
+
+    events = store.changed_events(ACCOUNT, "", until=2000, limit=10)
+    assert [(home, event.event_type, event.received_at) for _, home, event in events] == [
+        ("registered:b", "view", 1004)
+    ]
+    assert store.changed_events(ACCOUNT, events[0][0], until=2000, limit=10) == []

@@ -63,6 +63,7 @@ class CustomerService:
         properties: Mapping[str, Any],
         at: float | None = None,
         timestamp_field: str = "update_timestamp",
+        source: str = "API",
     ) -> Update:
         """Merge `properties`, all stamped `at` (the server's time when None), into the customer those ids
         name, creating it when none is known. Raises CustomerError naming the field at fault."""
@@ -75,7 +76,7 @@ class CustomerService:
             changed = merge(stored, properties, stamp)
             if not changed and not found.new_ids:
                 return Update(found.home)
-            if self._write(account, found, {**stored, **changed}):
+            if self._write(account, found, {**stored, **changed}, source):
                 return Update(found.home, changed, found.new_ids, found.record is None)
         raise StoreError(f"customer {keys[0]!r}: still contended after {MAX_ROUNDS} rounds")
 
@@ -98,11 +99,11 @@ class CustomerService:
             if not found.new_ids and found.record is not None:
                 break
             stored = found.record.properties if found.record is not None else {}
-            if self._write(account, found, stored):
+            if self._write(account, found, stored, "API"):
                 break
         else:
             raise StoreError(f"customer {keys[0]!r}: still contended after {MAX_ROUNDS} rounds")
-        self.store.add_event(account, found.home, TrackedEvent(event_type, stamp, dict(properties)))
+        self.store.add_event(account, found.home, TrackedEvent(event_type, stamp, dict(properties), self.clock()))
         return Update(found.home, attached=found.new_ids, created=found.record is None)
 
     def find(self, account: int, id_type: str, value: str) -> CustomerRecord | None:
@@ -156,10 +157,18 @@ class CustomerService:
                 )
         return _Resolved(home, record, new_ids)
 
-    def _write(self, account: int, found: _Resolved, properties: dict[str, Stamped]) -> bool:
-        known = found.record.ids if found.record is not None else ()
-        version = found.record.version if found.record is not None else 0
-        record = CustomerRecord(found.home, (*known, *found.new_ids), properties, version + 1)
+    def _write(self, account: int, found: _Resolved, properties: dict[str, Stamped], source: str) -> bool:
+        now = self.clock()
+        old = found.record
+        record = CustomerRecord(
+            found.home,
+            (*(old.ids if old is not None else ()), *found.new_ids),
+            properties,
+            (old.version if old is not None else 0) + 1,
+            created_at=old.created_at if old is not None else now,
+            updated_at=now,
+            source=old.source if old is not None else source,
+        )
         return self.store.write(account, record, [key for key in found.new_ids if key != found.home])
 
 

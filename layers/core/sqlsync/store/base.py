@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -301,6 +301,11 @@ class CustomerRecord:
     ids: tuple[str, ...]
     properties: dict[str, Stamped]
     version: int
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    """When sqlsync last wrote the customer (its place in the change feed that exports read)."""
+    source: str = ""
+    """What created it: API (tracking) or IMPORT."""
 
 
 @dataclass(frozen=True)
@@ -318,6 +323,13 @@ class TrackedEvent:
     event_type: str
     timestamp: float
     properties: dict[str, Any]
+    received_at: float = field(default=0.0, compare=False)
+    """When sqlsync kept it (its place in the change feed); not part of what the event is."""
+
+
+def feed_cursor(at: float, key: str) -> str:
+    """A position in a change feed: items changed at `at` (unix seconds), then by key; sorts as text."""
+    return f"{at:020.6f}#{key}"
 
 
 class CustomerStore(ABC):
@@ -341,6 +353,15 @@ class CustomerStore(ABC):
     @abstractmethod
     def events(self, account: int, home: str) -> list[TrackedEvent]:
         """The customer's events, oldest first."""
+
+    @abstractmethod
+    def changed_customers(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, CustomerRecord]]:
+        """Customers written after the feed cursor `after` and at or before `until`, oldest change first, each
+        with its cursor (`feed_cursor(updated_at, key)`): what an incremental export reads."""
+
+    @abstractmethod
+    def changed_events(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, str, TrackedEvent]]:
+        """Events kept after the cursor `after` and at or before `until`: (cursor, home key, event)."""
 
 
 ImportStatus = Literal["queued", "running", "succeeded", "failed"]

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
-from itertools import islice
+from itertools import islice, takewhile
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import boto3
@@ -59,6 +59,7 @@ from sqlsync.store.base import (
     StatsDelta,
     StatsStore,
     TrackedEvent,
+    feed_cursor,
     minute_bucket,
 )
 from sqlsync.store.exceptions import StoreError
@@ -685,7 +686,9 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
 
     * sk "customer", a home item: `ids` (JSON list of id keys, home first), `properties` (JSON: name ->
       [value, last_update]) and `version`; or an alias item: `home`, the home key;
-    * pk "<account>#<home key>", sk "event#<time>#<digest>": the customer's tracked events.
+    * pk "<account>#<home key>", sk "event#<time>#<digest>": the customer's tracked events;
+    * the index `changes` (gsi1pk "<account>#customers" or "<account>#events", gsi1sk the feed cursor: the
+      time of the write, then the key): the change feeds incremental exports read.
 
     A write is one PutItem conditioned on the version read, or one TransactWriteItems when new ids are
     attached (docs/customers.md: why one item per customer)."""
@@ -703,12 +706,7 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
             if "home" in item:
                 found[key] = CustomerAlias(key, item["home"]["S"])
             else:
-                found[key] = CustomerRecord(
-                    key,
-                    tuple(load_ids(item["ids"]["S"])),
-                    load_properties(item["properties"]["S"]),
-                    int(item["version"]["N"]),
-                )
+                found[key] = _customer(key, item)
         return found
 
     def write(self, account: int, record: CustomerRecord, aliases: Sequence[str] = ()) -> bool:
@@ -720,6 +718,12 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
                 "ids": {"S": dump_ids(record.ids)},
                 "properties": {"S": dump_properties(record.properties)},
                 "version": {"N": str(record.version)},
+                "created_at": {"N": repr(record.created_at)},
+                "updated_at": {"N": repr(record.updated_at)},
+                "source": {"S": record.source},
+                # The change feed (index `changes`): the account's customers by the time of their last write.
+                "gsi1pk": {"S": f"{account}#customers"},
+                "gsi1sk": {"S": feed_cursor(record.updated_at, record.key)},
             },
         }
         if record.version > 1:
@@ -756,15 +760,19 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
         return True
 
     def add_event(self, account: int, home: str, event: TrackedEvent) -> None:
+        sort_key = event_sort_key(event)
         with self._calling("PutItem"):
             self.client.put_item(
                 TableName=self.table_name,
                 Item={
                     "pk": {"S": f"{account}#{home}"},
-                    "sk": {"S": event_sort_key(event)},
+                    "sk": {"S": sort_key},
                     "event_type": {"S": event.event_type},
                     "timestamp": {"N": repr(event.timestamp)},
                     "properties": {"S": dump_fields(event.properties)},
+                    "received_at": {"N": repr(event.received_at)},
+                    "gsi1pk": {"S": f"{account}#events"},
+                    "gsi1sk": {"S": feed_cursor(event.received_at, f"{home}#{sort_key}")},
                 },
             )
 
@@ -777,10 +785,55 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
                 "ConsistentRead": True,
             }
         )
+        return [_event(item) for item in items]
+
+    def changed_customers(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, CustomerRecord]]:
         return [
-            TrackedEvent(item["event_type"]["S"], float(item["timestamp"]["N"]), load_fields(item["properties"]["S"]))
-            for item in items
+            (item["gsi1sk"]["S"], _customer(item["pk"]["S"].partition("#")[2], item))
+            for item in self._changes(f"{account}#customers", after, until, limit)
         ]
+
+    def changed_events(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, str, TrackedEvent]]:
+        return [
+            (item["gsi1sk"]["S"], item["pk"]["S"].partition("#")[2], _event(item))
+            for item in self._changes(f"{account}#events", after, until, limit)
+        ]
+
+    def _changes(self, feed: str, after: str, until: float, limit: int) -> list[Item]:
+        """The feed's items after the cursor, up to `until` (the index is read in order: stop at the first later)."""
+        bound = feed_cursor(until, "\uffff")
+        items = self._query(
+            {
+                "TableName": self.table_name,
+                "IndexName": "changes",
+                "KeyConditionExpression": "gsi1pk = :feed AND gsi1sk > :after",
+                # DynamoDB refuses an empty key value; every cursor starts with a digit.
+                "ExpressionAttributeValues": {":feed": {"S": feed}, ":after": {"S": after or "0"}},
+                "Limit": limit,
+            }
+        )
+        return list(islice(takewhile(lambda item: item["gsi1sk"]["S"] <= bound, items), limit))
+
+
+def _customer(key: str, item: Item) -> CustomerRecord:
+    return CustomerRecord(
+        key,
+        tuple(load_ids(item["ids"]["S"])),
+        load_properties(item["properties"]["S"]),
+        int(item["version"]["N"]),
+        float(item["created_at"]["N"]) if "created_at" in item else 0.0,
+        float(item["updated_at"]["N"]) if "updated_at" in item else 0.0,
+        item["source"]["S"] if "source" in item else "",
+    )
+
+
+def _event(item: Item) -> TrackedEvent:
+    return TrackedEvent(
+        item["event_type"]["S"],
+        float(item["timestamp"]["N"]),
+        load_fields(item["properties"]["S"]),
+        float(item["received_at"]["N"]) if "received_at" in item else 0.0,
+    )
 
 
 class DynamoDBImportStore(_Table, ImportStore):

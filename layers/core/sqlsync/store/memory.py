@@ -11,7 +11,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,7 @@ from sqlsync.store.base import (
     StatsDelta,
     StatsStore,
     TrackedEvent,
+    feed_cursor,
     minute_bucket,
 )
 
@@ -402,7 +403,7 @@ class InMemoryCustomerStore(CustomerStore):
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._items: dict[tuple[int, str], tuple[str, tuple[str, ...], int] | str] = {}
+        self._items: dict[tuple[int, str], tuple[str, CustomerRecord] | str] = {}
         self._events: dict[tuple[int, str], dict[str, TrackedEvent]] = {}
 
     def read(self, account: int, keys: Sequence[str]) -> dict[str, CustomerRecord | CustomerAlias]:
@@ -414,7 +415,7 @@ class InMemoryCustomerStore(CustomerStore):
             if isinstance(item, str):
                 found[key] = CustomerAlias(key, item)
             elif item is not None:
-                found[key] = CustomerRecord(key, item[1], load_properties(item[0]), item[2])
+                found[key] = _loaded(item)
         return found
 
     def write(self, account: int, record: CustomerRecord, aliases: Sequence[str] = ()) -> bool:
@@ -422,18 +423,18 @@ class InMemoryCustomerStore(CustomerStore):
         with self._lock:
             self.calls["TransactWriteItems" if aliases else "PutItem"] += 1
             stored = self._items.get((account, record.key))
-            stored_version = stored[2] if isinstance(stored, tuple) else (None if stored is None else -1)
+            stored_version = stored[1].version if isinstance(stored, tuple) else (None if stored is None else -1)
             if stored_version != (record.version - 1 if record.version > 1 else None):
                 return False
             if any((account, alias) in self._items for alias in aliases):
                 return False
-            self._items[(account, record.key)] = (body, record.ids, record.version)
+            self._items[(account, record.key)] = (body, replace(record, properties={}))
             for alias in aliases:
                 self._items[(account, alias)] = record.key
             return True
 
     def add_event(self, account: int, home: str, event: TrackedEvent) -> None:
-        stored = TrackedEvent(event.event_type, event.timestamp, load_fields(dump_fields(event.properties)))
+        stored = replace(event, properties=load_fields(dump_fields(event.properties)))
         with self._lock:
             self.calls["PutItem"] += 1
             self._events.setdefault((account, home), {})[event_sort_key(event)] = stored
@@ -443,6 +444,30 @@ class InMemoryCustomerStore(CustomerStore):
             self.calls["Query"] += 1
             kept = self._events.get((account, home), {})
             return [kept[key] for key in sorted(kept)]
+
+    def changed_customers(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, CustomerRecord]]:
+        with self._lock:
+            self.calls["Query"] += 1
+            homes = [item for (owner, _), item in self._items.items() if owner == account and isinstance(item, tuple)]
+        feed = sorted((feed_cursor(item[1].updated_at, item[1].key), item) for item in homes)
+        return [(cursor, _loaded(item)) for cursor, item in feed if cursor > after and item[1].updated_at <= until][
+            :limit
+        ]
+
+    def changed_events(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, str, TrackedEvent]]:
+        with self._lock:
+            self.calls["Query"] += 1
+            kept = [
+                (feed_cursor(event.received_at, f"{home}#{key}"), home, event)
+                for (owner, home), events in self._events.items()
+                if owner == account
+                for key, event in events.items()
+            ]
+        return [entry for entry in sorted(kept) if entry[0] > after and entry[2].received_at <= until][:limit]
+
+
+def _loaded(item: tuple[str, CustomerRecord]) -> CustomerRecord:
+    return replace(item[1], properties=load_properties(item[0]))
 
 
 class InMemoryImportStore(ImportStore):

@@ -122,6 +122,7 @@ class ImportRunner:
                 row.ids,
                 row.properties,
                 row.update_timestamp if row.update_timestamp is not None else created_at,
+                source="IMPORT",
             )
         except CustomerError as exc:
             return RowError(row.row, row.line, columns.get(exc.field), str(exc))
