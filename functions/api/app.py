@@ -1,4 +1,4 @@
-"""Configuration API: connectors, integrations, template preview, sync statistics, action hooks."""
+"""Configuration API: connectors, integrations, template preview, sync statistics, action hooks, exports."""
 
 from __future__ import annotations
 
@@ -19,16 +19,18 @@ from sqlsync.api.errors import FieldError, error_response, install_error_handler
 from sqlsync.connectors.service import ConnectorService
 from sqlsync.connectors.service import public_view as connector_view
 from sqlsync.connectors.urls import ConnectorError, ConnectorInUseError
+from sqlsync.export.service import ExportConfigError, ExportService
 from sqlsync.hooks.exceptions import HookError
 from sqlsync.hooks.service import HookService
 from sqlsync.hooks.service import public_view as hook_view
 from sqlsync.models.connectors import Connector, ConnectorIn, ConnectorOut, ValidationOut
 from sqlsync.models.deadletters import DeadLettersOut, RedriveOut
+from sqlsync.models.exports import Export, ExportIn, ExportOut
 from sqlsync.models.hooks import Hook, HookIn, HookOut, HookStatsOut, HookTestOut, SigningSecretOut
 from sqlsync.models.integrations import Integration, IntegrationIn, ResyncIn, ResyncOut, StatsOut
 from sqlsync.models.preview import PreviewIn, PreviewOut
 from sqlsync.settings import Settings
-from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBStatsStore
+from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBExportStateStore, DynamoDBStatsStore
 from sqlsync.store.secrets import SecretsManagerStore
 from sqlsync.sync.deadletters import DeadLetterError, DeadLetters
 from sqlsync.sync.exceptions import InvalidIntegrationError
@@ -44,7 +46,8 @@ OPENAPI_INFO: dict[str, Any] = {
     "title": "sqlsync configuration API",
     "version": "1.0.0",
     "description": (
-        "Connectors, segment-sync integrations, template preview, sync statistics and action hooks. Every call "
+        "Connectors, segment-sync integrations, template preview, sync statistics, action hooks and scheduled "
+        "exports. Every call "
         "acts for the account of its API key (Authorization: Bearer <key>); another account's objects are not found."
     ),
     "security_schemes": {
@@ -58,6 +61,7 @@ _connectors: ConnectorService | None = None
 _sink: MessageSink | None = None
 _dead_letters: DeadLetters | None = None
 _hooks: HookService | None = None
+_exports: ExportService | None = None
 
 
 def found(value: T | None, kind: str, object_id: str) -> T:
@@ -386,6 +390,64 @@ def _invalid_integration(exc: InvalidIntegrationError) -> Response[str]:
     return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [detail])
 
 
+# Exports ---------------------------------------------------------------------------------------------------
+
+
+def exports() -> ExportService:
+    global _exports
+    if _exports is None:
+        settings = Settings.from_env()
+        _exports = ExportService(service().config, DynamoDBExportStateStore(settings.config_table))
+    return _exports
+
+
+def _export(export_id: str) -> Export:
+    return found(exports().get(account(), export_id), "export", export_id)
+
+
+@app.post("/v1/exports", summary="Create a scheduled export of datasets to a PostgreSQL connector")
+def create_export(body: ExportIn) -> Response[ExportOut]:
+    export = exports().create(account(), body)
+    logger.info("export created", extra={"export_id": export.id, "datasets": [str(d) for d in export.datasets]})
+    return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, exports().view(export))
+
+
+@app.get("/v1/exports", summary="List the caller's exports, with their state")
+def list_exports() -> list[ExportOut]:
+    return [exports().view(export) for export in exports().list(account())]
+
+
+@app.get("/v1/exports/<export_id>", summary="Get one export: settings, next run, last run, watermarks")
+def get_export(export_id: str) -> ExportOut:
+    return exports().view(_export(export_id))
+
+
+@app.put("/v1/exports/<export_id>", summary="Replace an export's settings (its progress is kept)")
+def put_export(export_id: str, body: ExportIn) -> ExportOut:
+    export = found(exports().update(account(), export_id, body), "export", export_id)
+    return exports().view(export)
+
+
+@app.delete("/v1/exports/<export_id>", summary="Delete an export (the tables it wrote stay)")
+def delete_export(export_id: str) -> Response[str]:
+    if not exports().delete(account(), export_id):
+        raise NotFoundError(f"export {export_id!r} not found")
+    return Response(HTTPStatus.NO_CONTENT, content_types.APPLICATION_JSON, "")
+
+
+@app.post("/v1/exports/<export_id>/run", summary="Run an export at the next minute; full=true exports everything again")
+def run_export(
+    export_id: str,
+    full: Annotated[bool, Query(description="start every dataset from the beginning")] = False,
+) -> Response[ExportOut]:
+    export = found(exports().run_now(account(), export_id, full), "export", export_id)
+    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, exports().view(export))
+
+
+def _invalid_export(exc: ExportConfigError) -> Response[str]:
+    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": exc.field, "message": exc.message}])
+
+
 def _invalid_hook(exc: HookError) -> Response[str]:
     return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": exc.field, "message": exc.message}])
 
@@ -408,6 +470,7 @@ install_error_handlers(
         InvalidIntegrationError: _invalid_integration,
         ConnectorError: _invalid_connector,
         HookError: _invalid_hook,
+        ExportConfigError: _invalid_export,
         DeadLetterError: _dead_letters_failed,
     },
 )

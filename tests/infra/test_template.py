@@ -251,6 +251,12 @@ def test_routes_are_the_api_contract_and_each_belongs_to_one_function() -> None:
         ("GET", "/v1/imports/{id}"): "CustomersFunction",
         ("GET", "/v1/imports/{id}/errors"): "CustomersFunction",
         ("POST", "/v1/imports/uploads"): "CustomersFunction",
+        ("POST", "/v1/exports"): "ApiFunction",
+        ("GET", "/v1/exports"): "ApiFunction",
+        ("GET", "/v1/exports/{id}"): "ApiFunction",
+        ("PUT", "/v1/exports/{id}"): "ApiFunction",
+        ("DELETE", "/v1/exports/{id}"): "ApiFunction",
+        ("POST", "/v1/exports/{id}/run"): "ApiFunction",
     }
 
 

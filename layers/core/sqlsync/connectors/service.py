@@ -61,11 +61,16 @@ class ConnectorService:
         connector = self.get(account_id, connector_id)
         if connector is None:
             return False
-        users = sorted(
-            i.id for i in self.config.list_integrations(connector.account_id) if i.connector_id == connector_id
-        )
+        users = [
+            f"integration {i.id}"
+            for i in self.config.list_integrations(connector.account_id)
+            if i.connector_id == connector_id
+        ]
+        users += [
+            f"export {e.id}" for e in self.config.list_exports(connector.account_id) if e.connector_id == connector_id
+        ]
         if users:
-            raise ConnectorInUseError("id", f"integration(s) {', '.join(users)} use it; delete or move them first")
+            raise ConnectorInUseError("id", f"{', '.join(sorted(users))} use it; delete or move them first")
         self.config.delete_connector(connector_id)
         if connector.secret_id:
             self.secret_store.delete(connector.secret_id)

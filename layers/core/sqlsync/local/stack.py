@@ -10,7 +10,8 @@
 3. sets the functions' environment (CONFIG_TABLE, SYNC_QUEUE_URL, ...) in os.environ: the functions share
    this process, so their resolved environments must agree, and start-up fails if they do not;
 4. imports each function's handler (`runtime.LocalFunction`), serves the HttpApi routes over HTTP
-   (`gateway`, `server`) and starts one poller per SQS event source (`poller`).
+   (`gateway`, `server`), starts one poller per SQS event source (`poller`) and a ticker per rate()
+   schedule (`scheduler`).
 
 `stop()` undoes all of it: pollers, server, moto, the environment variables and the imported modules.
 moto's backends are global to the process, so only one stack may run at a time.
@@ -38,6 +39,7 @@ from sqlsync.local.cfn import Wiring, describe, load_template
 from sqlsync.local.gateway import Gateway, GatewayResponse, Request
 from sqlsync.local.poller import SqsPoller
 from sqlsync.local.runtime import LocalFunction
+from sqlsync.local.scheduler import Ticker, rate_seconds, scheduled_event
 from sqlsync.local.server import GatewayServer
 
 if TYPE_CHECKING:
@@ -105,6 +107,7 @@ class LocalStack:
         self.physical: dict[str, str] = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID}
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: dict[str, SqsPoller] = {}
+        self.tickers: dict[str, Ticker] = {}
         self.gateway: Gateway | None = None
         self.server: GatewayServer | None = None
         self._mock: Any = None
@@ -168,6 +171,7 @@ class LocalStack:
             self.server.start()
             logger.info("HTTP API on %s (%d routes)", self.server.url, len(self.gateway.routes))
             self._start_pollers(self._sqs)
+            self._start_tickers()
         except BaseException:
             self.stop()
             raise
@@ -177,6 +181,9 @@ class LocalStack:
         for poller in self.pollers.values():
             poller.stop()
         self.pollers.clear()
+        for ticker in self.tickers.values():
+            ticker.stop()
+        self.tickers.clear()
         if self.server is not None:
             self.server.close()
             self.server = None
@@ -271,6 +278,19 @@ class LocalStack:
             function.load()
             self.functions[logical_id] = function
             logger.info("function %s (%s)", logical_id, spec.handler_file)
+
+    def _start_tickers(self) -> None:
+        """The template's rate() schedules, each invoking its function at its rate (EventBridge's part)."""
+        for logical_id, function in self.functions.items():
+            for schedule in function.spec.schedules:
+                period = rate_seconds(schedule.expression)
+                if not schedule.enabled or period is None:
+                    continue
+                name = f"{logical_id}.{schedule.event_name}"
+                ticker = Ticker(function, name, period, scheduled_event(name, REGION, ACCOUNT_ID))
+                ticker.start()
+                self.tickers[name] = ticker
+                logger.info("schedule %s: %s", name, schedule.expression)
 
     def _start_pollers(self, sqs: SQSClient) -> None:
         for logical_id, function in self.functions.items():

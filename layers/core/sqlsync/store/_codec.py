@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from sqlsync.customers.merge import Stamped, canonical
-from sqlsync.store.base import ImportRecord, TrackedEvent
+from sqlsync.store.base import ExportState, ImportRecord, TrackedEvent
 
 if TYPE_CHECKING:
     from sqlsync.customers.imports.reader import RowError
@@ -118,3 +118,13 @@ def load_row_error(text: str) -> RowError:
     from sqlsync.customers.imports.reader import RowError
 
     return RowError(**json.loads(text))
+
+
+def dump_export_state(state: ExportState) -> str:
+    body = dataclasses.asdict(state)
+    del body["version"]
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def load_export_state(text: str, version: int) -> ExportState:
+    return ExportState(**json.loads(text), version=version)

@@ -18,6 +18,7 @@ from sqlsync.models.integrations import Integration
 
 if TYPE_CHECKING:
     from sqlsync.customers.imports.reader import RowError
+    from sqlsync.models.exports import Export
     from sqlsync.models.hooks import Hook
 
 MembershipState = Literal["in", "out"]
@@ -261,6 +262,24 @@ class ConfigStore(ABC):
         """True when it existed."""
         return self.delete_body("hook", hook_id)
 
+    def put_export(self, export: Export) -> None:
+        self.put_body("export", export.id, export.account_id, export.model_dump_json())
+
+    def get_export(self, export_id: str) -> Export | None:
+        from sqlsync.models.exports import Export
+
+        body = self.get_body("export", export_id)
+        return None if body is None else Export.model_validate_json(body)
+
+    def list_exports(self, account_id: int) -> list[Export]:
+        from sqlsync.models.exports import Export
+
+        return [Export.model_validate_json(body) for body in self.list_bodies("export", account_id)]
+
+    def delete_export(self, export_id: str) -> bool:
+        """True when it existed."""
+        return self.delete_body("export", export_id)
+
     @abstractmethod
     def put_body(self, kind: str, object_id: str, account_id: int, body: str) -> None: ...
 
@@ -421,3 +440,37 @@ class ImportStore(ABC):
     @abstractmethod
     def errors(self, account: int, import_id: str, after_row: int = 0, limit: int = 100) -> list[RowError]:
         """Row errors of rows after `after_row`, in row order."""
+
+
+@dataclass(frozen=True)
+class ExportState:
+    """Where an export stands: when it runs next, who runs it now (a lease), how far each dataset got (a
+    change-feed cursor per dataset) and how its last run went. Saved on the version read, so that two
+    exporters cannot both run it, and a run's progress is never overwritten by an older view of it."""
+
+    export_id: str
+    account_id: int
+    next_run_at: float
+    lease_until: float = 0.0
+    watermarks: dict[str, str] = field(default_factory=dict)
+    last_run: dict[str, Any] | None = None
+    version: int = 1
+
+
+class ExportStateStore(ABC):
+    @abstractmethod
+    def create(self, state: ExportState) -> None: ...
+
+    @abstractmethod
+    def get(self, export_id: str) -> ExportState | None: ...
+
+    @abstractmethod
+    def list_all(self) -> list[ExportState]:
+        """Every export's state, all accounts (the scheduler's look for due exports: exports are few)."""
+
+    @abstractmethod
+    def save(self, state: ExportState) -> bool:
+        """Store `state` (version n) only if the stored version is still n - 1; False otherwise."""
+
+    @abstractmethod
+    def delete(self, export_id: str) -> None: ...

@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sqlsync.store._codec import (
     LAST_ERROR_MAX_CHARS,
+    dump_export_state,
     dump_fields,
     dump_ids,
     dump_import,
@@ -32,6 +33,7 @@ from sqlsync.store._codec import (
     error_time,
     event_sort_key,
     expires_at,
+    load_export_state,
     load_fields,
     load_ids,
     load_import,
@@ -47,6 +49,8 @@ from sqlsync.store.base import (
     CustomerAlias,
     CustomerRecord,
     CustomerStore,
+    ExportState,
+    ExportStateStore,
     HeldEvent,
     HeldKind,
     ImportRecord,
@@ -89,6 +93,7 @@ _PENDING = "pending"
 _HELD = "held#"
 _FLUSH = "flush"
 _CUSTOMER = "customer"
+_EXPORT_STATE = "exportstate"
 _MARK_ROUNDS = 10
 _STATES: dict[str, MembershipState] = {"in": "in", "out": "out"}
 
@@ -901,4 +906,49 @@ class DynamoDBImportStore(_Table, ImportStore):
             "sk": {"S": record.import_id},
             "body": {"S": dump_import(record)},
             "version": {"N": str(record.version)},
+        }
+
+
+class DynamoDBExportStateStore(_Table, ExportStateStore):
+    """Export states in the config table: pk "exportstate", sk the export id, `body` (JSON) and `version`. One
+    partition: the scheduler reads every state each minute, and exports are few."""
+
+    def create(self, state: ExportState) -> None:
+        with self._calling("PutItem"):
+            self.client.put_item(TableName=self.table_name, Item=self._item(state))
+
+    def get(self, export_id: str) -> ExportState | None:
+        item = self._get_item(_key(_EXPORT_STATE, export_id))
+        return None if item is None else load_export_state(item["body"]["S"], int(item["version"]["N"]))
+
+    def list_all(self) -> list[ExportState]:
+        items = self._query(
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": _EXPORT_STATE}},
+                "ConsistentRead": True,
+            }
+        )
+        return [load_export_state(item["body"]["S"], int(item["version"]["N"])) for item in items]
+
+    def save(self, state: ExportState) -> bool:
+        return self._put_if(
+            {
+                "TableName": self.table_name,
+                "Item": self._item(state),
+                "ConditionExpression": "version = :read",
+                "ExpressionAttributeValues": {":read": {"N": str(state.version - 1)}},
+            }
+        )
+
+    def delete(self, export_id: str) -> None:
+        with self._calling("DeleteItem"):
+            self.client.delete_item(TableName=self.table_name, Key=_key(_EXPORT_STATE, export_id))
+
+    def _item(self, state: ExportState) -> Item:
+        return {
+            **_key(_EXPORT_STATE, state.export_id),
+            "body": {"S": dump_export_state(state)},
+            "version": {"N": str(state.version)},
         }

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlsync.store._codec import (
     LAST_ERROR_MAX_CHARS,
+    dump_export_state,
     dump_fields,
     dump_import,
     dump_properties,
@@ -24,6 +25,7 @@ from sqlsync.store._codec import (
     error_sort_key,
     error_time,
     event_sort_key,
+    load_export_state,
     load_fields,
     load_import,
     load_properties,
@@ -38,6 +40,8 @@ from sqlsync.store.base import (
     CustomerAlias,
     CustomerRecord,
     CustomerStore,
+    ExportState,
+    ExportStateStore,
     HeldEvent,
     HeldKind,
     ImportRecord,
@@ -507,3 +511,35 @@ class InMemoryImportStore(ImportStore):
             kept = dict(self._errors.get((account, import_id), {}))
         found = [load_row_error(kept[key]) for key in sorted(kept)]
         return [error for error in found if error.row > after_row][:limit]
+
+
+class InMemoryExportStateStore(ExportStateStore):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[str, tuple[str, int]] = {}
+
+    def create(self, state: ExportState) -> None:
+        with self._lock:
+            self._states[state.export_id] = (dump_export_state(state), state.version)
+
+    def get(self, export_id: str) -> ExportState | None:
+        with self._lock:
+            stored = self._states.get(export_id)
+        return None if stored is None else load_export_state(*stored)
+
+    def list_all(self) -> list[ExportState]:
+        with self._lock:
+            stored = sorted(self._states.items())
+        return [load_export_state(*body) for _, body in stored]
+
+    def save(self, state: ExportState) -> bool:
+        with self._lock:
+            stored = self._states.get(state.export_id)
+            if stored is None or stored[1] != state.version - 1:
+                return False
+            self._states[state.export_id] = (dump_export_state(state), state.version)
+            return True
+
+    def delete(self, export_id: str) -> None:
+        with self._lock:
+            self._states.pop(export_id, None)

@@ -1,0 +1,117 @@
+"""Where each dataset's rows come from: sqlsync's own stores, read through their change feeds.
+
+A source turns what changed after a feed cursor into rows (column name -> value, the dataset's stored
+names); the runner orders them as the table's columns. Datasets without a source here are not kept by
+sqlsync yet, and an export naming one is refused when saved (docs/exports.md says where each comes from).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlsync.customers.ids import id_type_of, split_key
+from sqlsync.store.base import CustomerRecord, CustomerStore, TrackedEvent
+
+MAX_EVENT_PARAMS = 50
+MAX_EVENT_PARAM_CHARS = 300
+"""paramsJson keeps the first 50 parameters, each value up to 300 characters, as the vendor's export does."""
+
+# Customer properties read into the contacts columns: the first of the names present wins.
+CONTACT_PROPERTIES: Mapping[str, tuple[str, ...]] = {
+    "email": ("email",),
+    "emailstatus": ("email_status", "emailStatus"),
+    "firstname": ("first_name", "firstName"),
+    "lastname": ("last_name", "lastName"),
+    "languagecode": ("language_code", "languageCode", "language"),
+    "sms": ("phone", "sms"),
+}
+
+
+class Source(Protocol):
+    def read(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Rows changed after the cursor `after`, up to `until` (unix seconds), each with its cursor."""
+
+
+def stable_id(account: int, key: str) -> int:
+    """A 63-bit number for a string key (the vendor's contactId and eventId are numbers; sqlsync's are keys):
+    the same key always gives the same number, so re-exports update the same rows."""
+    return int.from_bytes(hashlib.sha256(f"{account}#{key}".encode()).digest()[:8], "big") >> 1
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class ContactsSource:
+    """contacts: the customers store (tracking and imports). Counters and last-activity dates come from
+    message activity, which sqlsync does not keep yet: they are left empty."""
+
+    def __init__(self, customers: CustomerStore) -> None:
+        self.customers = customers
+
+    def read(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (cursor, contact_row(account, record))
+            for cursor, record in self.customers.changed_customers(account, after, until, limit)
+        ]
+
+
+def contact_row(account: int, record: CustomerRecord) -> dict[str, Any]:
+    values = {name: stamped.value for name, stamped in record.properties.items()}
+    row: dict[str, Any] = {
+        "contactid": stable_id(account, record.key),
+        "contactsource": record.source or None,
+        "createddate": _utc(record.created_at) if record.created_at else None,
+        "externalcustomerid": next((split_key(key)[1] for key in record.ids if id_type_of(key) == "registered"), None),
+    }
+    for column, names in CONTACT_PROPERTIES.items():
+        row[column] = next((values[name] for name in names if values.get(name) not in (None, "")), None)
+    email = row["email"]
+    row["emaildomain"] = email.rpartition("@")[2].lower() if isinstance(email, str) and "@" in email else None
+    return row
+
+
+class EventsSource:
+    """events: the events tracked for customers (customers/events)."""
+
+    def __init__(self, customers: CustomerStore) -> None:
+        self.customers = customers
+
+    def read(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (cursor, event_row(account, home, cursor, event))
+            for cursor, home, event in self.customers.changed_events(account, after, until, limit)
+        ]
+
+
+def event_row(account: int, home: str, cursor: str, event: TrackedEvent) -> dict[str, Any]:
+    # The event's identity is its place under the customer (time and digest), not when it was received.
+    identity = cursor.partition("#")[2]
+    params = dict(list(event.properties.items())[:MAX_EVENT_PARAMS])
+    return {
+        "contactid": stable_id(account, home),
+        "eventid": stable_id(account, identity),
+        "eventtypekey": event.event_type,
+        "keyvalue": _text(event.properties.get("key")),
+        "occured": _utc(event.timestamp),
+        "paramsjson": {name: _short(value) for name, value in params.items()},
+    }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _short(value: Any) -> Any:
+    return value[:MAX_EVENT_PARAM_CHARS] if isinstance(value, str) else value
+
+
+def sources(customers: CustomerStore) -> dict[str, Source]:
+    """The datasets sqlsync can export today, by the vendor's dataset name."""
+    return {"contacts": ContactsSource(customers), "events": EventsSource(customers)}
+
+
+AVAILABLE = frozenset({"contacts", "events"})

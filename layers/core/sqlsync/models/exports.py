@@ -1,0 +1,97 @@
+"""Scheduled dataset exports: which datasets go to which database, how often (docs/exports.md)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+_RATE = re.compile(r"rate\((\d{1,6}) (minute|minutes|hour|hours|day|days)\)")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+class ExportDataset(StrEnum):
+    """The vendor's datasets (eSputnik/Reteno data export)."""
+
+    BROADCASTS = "broadcasts"
+    CONTACT_ACTIVITIES = "contactActivities"
+    CONTACTS = "contacts"
+    DEVICES = "devices"
+    EVENTS = "events"
+    MESSAGES = "messages"
+    ORDER_ITEMS = "orderItems"
+    ORDERS = "orders"
+    REVENUE = "revenue"
+
+
+def schedule_seconds(expression: str) -> int:
+    """The interval of an EventBridge rate() expression; ValueError for anything else."""
+    match = _RATE.fullmatch(expression.strip())
+    if match is None:
+        raise ValueError(
+            "a rate expression such as rate(15 minutes), rate(1 hour) or rate(1 day); cron() is not supported yet"
+        )
+    count, unit = int(match.group(1)), match.group(2).removesuffix("s")
+    if count < 1:
+        raise ValueError("the rate must be at least 1")
+    if (count == 1) != (not match.group(2).endswith("s")):
+        raise ValueError(f"write rate(1 {unit}) for one, rate(N {unit}s) for more (EventBridge's spelling)")
+    return count * _UNIT_SECONDS[unit]
+
+
+class ExportIn(BaseModel):
+    """What a user sends to create or replace an export (POST/PUT /v1/exports)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    active: bool = True
+    connector_id: str = Field(min_length=1, max_length=100, description="a PostgreSQL connector of this account")
+    schedule: str = Field(default="rate(1 hour)", description="how often: rate(N minutes|hours|days)")
+    datasets: list[ExportDataset] = Field(min_length=1, max_length=len(ExportDataset))
+    target_schema: str = Field(default="public", min_length=1, max_length=63, description="must exist already")
+
+    @field_validator("schedule")
+    @classmethod
+    def _rate(cls, expression: str) -> str:
+        schedule_seconds(expression)
+        return expression.strip()
+
+    @field_validator("datasets")
+    @classmethod
+    def _unique(cls, datasets: list[ExportDataset]) -> list[ExportDataset]:
+        if len(set(datasets)) != len(datasets):
+            raise ValueError("each dataset may appear once")
+        return datasets
+
+
+class Export(ExportIn):
+    id: str
+    account_id: int = Field(ge=0)
+    created_at: datetime
+    updated_at: datetime
+
+
+class ExportOut(BaseModel):
+    """An export and its state: when it runs next, how its last run went, how far each dataset got."""
+
+    id: str
+    name: str
+    active: bool
+    connector_id: str
+    schedule: str
+    datasets: list[ExportDataset]
+    target_schema: str
+    created_at: datetime
+    updated_at: datetime
+    next_run_at: datetime | None
+    running: bool
+    last_run: dict[str, Any] | None = Field(description="started_at, finished_at, status, rows per dataset, error")
+    watermarks: dict[str, datetime | None] = Field(
+        description="per dataset: the time of the last change exported (the next run starts after it)"
+    )
