@@ -9,14 +9,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sqlsync.connectors import Target
-from sqlsync.connectors.service import ConnectorService
 from sqlsync.export.runner import ExportRunner
 from sqlsync.export.sources import sources
-from sqlsync.models.exports import Export
 from sqlsync.settings import Settings
 from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBCustomerStore, DynamoDBExportStateStore
 from sqlsync.store.secrets import SecretsManagerStore
+from sqlsync.sync.targets import TargetResolver
 
 logger = Logger()
 metrics = Metrics()
@@ -28,21 +26,13 @@ def runner() -> ExportRunner:
     if _runner is None:
         settings = Settings.from_env()
         config = DynamoDBConfigStore(settings.config_table)
-        connectors = ConnectorService(config, SecretsManagerStore())
-
-        def target_of(export: Export) -> Target:
-            connector = config.get_connector(export.connector_id)
-            if connector is None or connector.account_id != export.account_id:
-                from sqlsync.export.writer import ExportError
-
-                raise ExportError(f"connector {export.connector_id!r} is gone")
-            return connectors.target(connector)
-
+        # One engine per connector version for the life of the warm Lambda: runs reuse their connections.
+        targets = TargetResolver(config, SecretsManagerStore(), ttl=settings.config_cache_seconds)
         _runner = ExportRunner(
             config,
             DynamoDBExportStateStore(settings.config_table),
             sources(DynamoDBCustomerStore(settings.customers_table)),
-            target_of,
+            lambda export: targets.by_connector(export.connector_id, export.account_id),
         )
     return _runner
 

@@ -39,9 +39,13 @@ class TargetResolver:
     def __call__(self, integration: Integration) -> Target:
         if integration.connector_id is None:
             return target_for(integration.target_url or "")
-        connector = self.connector(integration.connector_id)
-        if connector is None or connector.account_id != integration.account_id:
-            raise TargetError(f"connector {integration.connector_id!r} not found", transient=False)
+        return self.by_connector(integration.connector_id, integration.account_id)
+
+    def by_connector(self, connector_id: str, account_id: int) -> Target:
+        """The target of an account's connector: one engine per connector version, kept while warm."""
+        connector = self.connector(connector_id)
+        if connector is None or connector.account_id != account_id:
+            raise TargetError(f"connector {connector_id!r} not found", transient=False)
         with self._lock:
             cached = self._targets.get(connector.id)
             if cached is not None and cached[0] == connector.version:
