@@ -1,4 +1,5 @@
-"""Configuration API: connectors, integrations, template preview, sync statistics, action hooks, exports."""
+"""Configuration API: connectors, integrations, template preview, sync statistics, action hooks, exports,
+data sources."""
 
 from __future__ import annotations
 
@@ -16,27 +17,37 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sqlsync.api.auth import caller_account
 from sqlsync.api.errors import FieldError, error_response, install_error_handlers
+from sqlsync.connectors import TargetError
 from sqlsync.connectors.service import ConnectorService
 from sqlsync.connectors.service import public_view as connector_view
 from sqlsync.connectors.urls import ConnectorError, ConnectorInUseError
+from sqlsync.datasources.exceptions import DataSourceError
+from sqlsync.datasources.service import DataSourceService
 from sqlsync.export.service import ExportConfigError, ExportService
 from sqlsync.hooks.exceptions import HookError
 from sqlsync.hooks.service import HookService
 from sqlsync.hooks.service import public_view as hook_view
 from sqlsync.models.connectors import Connector, ConnectorIn, ConnectorOut, ValidationOut
+from sqlsync.models.datasources import DataSource, DataSourceIn, DataSourceOut, RowsIn, SegmentIn
 from sqlsync.models.deadletters import DeadLettersOut, RedriveOut
 from sqlsync.models.exports import Export, ExportIn, ExportOut
 from sqlsync.models.hooks import Hook, HookIn, HookOut, HookStatsOut, HookTestOut, SigningSecretOut
 from sqlsync.models.integrations import Integration, IntegrationIn, ResyncIn, ResyncOut, StatsOut
 from sqlsync.models.preview import PreviewIn, PreviewOut
 from sqlsync.settings import Settings
-from sqlsync.store.dynamodb import DynamoDBConfigStore, DynamoDBExportStateStore, DynamoDBStatsStore
+from sqlsync.store.dynamodb import (
+    DynamoDBConfigStore,
+    DynamoDBCustomerStore,
+    DynamoDBExportStateStore,
+    DynamoDBStatsStore,
+)
 from sqlsync.store.secrets import SecretsManagerStore
 from sqlsync.sync.deadletters import DeadLetterError, DeadLetters
 from sqlsync.sync.exceptions import InvalidIntegrationError
 from sqlsync.sync.integrations import IntegrationService, public_view
 from sqlsync.sync.preview import preview
 from sqlsync.sync.queue import MessageSink, SQSSink
+from sqlsync.sync.targets import TargetResolver
 
 T = TypeVar("T")
 logger = Logger()
@@ -46,8 +57,8 @@ OPENAPI_INFO: dict[str, Any] = {
     "title": "sqlsync configuration API",
     "version": "1.0.0",
     "description": (
-        "Connectors, segment-sync integrations, template preview, sync statistics, action hooks and scheduled "
-        "exports. Every call "
+        "Connectors, segment-sync integrations, template preview, sync statistics, action hooks, scheduled "
+        "exports and external data sources. Every call "
         "acts for the account of its API key (Authorization: Bearer <key>); another account's objects are not found."
     ),
     "security_schemes": {
@@ -62,6 +73,7 @@ _sink: MessageSink | None = None
 _dead_letters: DeadLetters | None = None
 _hooks: HookService | None = None
 _exports: ExportService | None = None
+_data_sources: DataSourceService | None = None
 
 
 def found(value: T | None, kind: str, object_id: str) -> T:
@@ -444,6 +456,82 @@ def run_export(
     return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, exports().view(export))
 
 
+# Data sources ----------------------------------------------------------------------------------------------
+
+
+def data_sources() -> DataSourceService:
+    global _data_sources
+    if _data_sources is None:
+        settings = Settings.from_env()
+        targets = TargetResolver(service().config, SecretsManagerStore(), ttl=settings.config_cache_seconds)
+        _data_sources = DataSourceService(
+            service().config, targets.by_connector, DynamoDBCustomerStore(settings.customers_table)
+        )
+    return _data_sources
+
+
+def _data_source(name: str) -> DataSource:
+    return found(data_sources().get(account(), name), "data source", name)
+
+
+@app.post("/v1/data-sources", summary="Create a data source: a table of a connector's database, keyed by contact")
+def create_data_source(body: DataSourceIn) -> Response[DataSourceOut]:
+    source = data_sources().create(account(), body)
+    return Response(HTTPStatus.CREATED, content_types.APPLICATION_JSON, data_sources().view(source))
+
+
+@app.get("/v1/data-sources", summary="List the caller's data sources")
+def list_data_sources() -> list[DataSourceOut]:
+    return [data_sources().view(source) for source in data_sources().list_sources(account())]
+
+
+@app.get("/v1/data-sources/<name>", summary="Get one data source, with its table's columns")
+def get_data_source(name: str) -> DataSourceOut:
+    return data_sources().view(_data_source(name))
+
+
+@app.put("/v1/data-sources/<name>", summary="Replace a data source's settings (its name stays)")
+def put_data_source(name: str, body: DataSourceIn) -> DataSourceOut:
+    return data_sources().view(found(data_sources().update(account(), name, body), "data source", name))
+
+
+@app.delete("/v1/data-sources/<name>", summary="Delete a data source (the table stays)")
+def delete_data_source(name: str) -> Response[str]:
+    if not data_sources().delete(account(), name):
+        raise NotFoundError(f"data source {name!r} not found")
+    return Response(HTTPStatus.NO_CONTENT, content_types.APPLICATION_JSON, "")
+
+
+@app.get("/v1/data-sources/<name>/rows", summary="A contact's rows: {data: {<name>: [rows]}}, as templates read them")
+def get_data_source_rows(
+    name: str, contact: Annotated[str, Query(min_length=1, max_length=512, description="the contact key")]
+) -> dict[str, Any]:
+    source = _data_source(name)
+    return {"data": {source.name: data_sources().rows(source, [contact])[contact]}}
+
+
+@app.post("/v1/data-sources/<name>/rows", summary="Many contacts' rows at once (at most 500)")
+def post_data_source_rows(name: str, body: RowsIn) -> dict[str, Any]:
+    source = _data_source(name)
+    rows = data_sources().rows(source, body.contacts)
+    return {"results": [{"contact": contact, "data": {source.name: rows[contact]}} for contact in body.contacts]}
+
+
+@app.post("/v1/data-sources/<name>/segment", summary="The known customers whose rows pass the conditions")
+def segment_data_source(name: str, body: SegmentIn) -> dict[str, Any]:
+    source = _data_source(name)
+    return data_sources().segment(source, body.conditions, body.match == "all", body.limit)
+
+
+def _invalid_data_source(exc: DataSourceError) -> Response[str]:
+    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": exc.field, "message": exc.message}])
+
+
+def _database_failed(exc: TargetError) -> Response[str]:
+    logger.warning("a connector's database failed", extra={"error": str(exc)})
+    return error_response(HTTPStatus.BAD_GATEWAY, f"the connector's database failed: {exc}")
+
+
 def _invalid_export(exc: ExportConfigError) -> Response[str]:
     return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": exc.field, "message": exc.message}])
 
@@ -471,6 +559,8 @@ install_error_handlers(
         ConnectorError: _invalid_connector,
         HookError: _invalid_hook,
         ExportConfigError: _invalid_export,
+        DataSourceError: _invalid_data_source,
+        TargetError: _database_failed,
         DeadLetterError: _dead_letters_failed,
     },
 )

@@ -257,6 +257,14 @@ def test_routes_are_the_api_contract_and_each_belongs_to_one_function() -> None:
         ("PUT", "/v1/exports/{id}"): "ApiFunction",
         ("DELETE", "/v1/exports/{id}"): "ApiFunction",
         ("POST", "/v1/exports/{id}/run"): "ApiFunction",
+        ("POST", "/v1/data-sources"): "ApiFunction",
+        ("GET", "/v1/data-sources"): "ApiFunction",
+        ("GET", "/v1/data-sources/{name}"): "ApiFunction",
+        ("PUT", "/v1/data-sources/{name}"): "ApiFunction",
+        ("DELETE", "/v1/data-sources/{name}"): "ApiFunction",
+        ("GET", "/v1/data-sources/{name}/rows"): "ApiFunction",
+        ("POST", "/v1/data-sources/{name}/rows"): "ApiFunction",
+        ("POST", "/v1/data-sources/{name}/segment"): "ApiFunction",
     }
 
 

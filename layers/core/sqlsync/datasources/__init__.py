@@ -1,0 +1,1 @@
+"""External data sources: the user's tables read by contact (personalisation) and by condition (segments)."""
