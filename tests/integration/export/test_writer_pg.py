@@ -391,8 +391,8 @@ def test_an_unprepared_table_fails_as_a_target_error(target: Target, schema: str
     assert failed.value.statement_level
 
 
-def test_only_postgresql_targets_are_written() -> None:
-    with pytest.raises(ExportError, match="exports write to PostgreSQL only, not to sqlite"):
+def test_only_postgresql_and_mysql_targets_are_written() -> None:
+    with pytest.raises(ExportError, match=r"exports write to PostgreSQL and MySQL \(or MariaDB\), not to sqlite"):
         ExportWriter(Target("sqlite://"))
 
 

@@ -36,7 +36,7 @@ def test_exports_are_created_listed_changed_run_and_deleted(api: ModuleType) -> 
     body = {"name": "nightly", "connector_id": connector_id, "datasets": ["contacts"], "schedule": "rate(1 day)"}
     status, created = call(api, http("POST", "/v1/exports", body, account=ACCOUNT))
     assert status == 201, created
-    assert created["target_schema"] == "public" and created["next_run_at"] and created["last_run"] is None
+    assert created["target_schema"] is None and created["next_run_at"] and created["last_run"] is None
     assert created["watermarks"] == {"contacts": None} and created["running"] is False
     path = f"/v1/exports/{created['id']}"
 

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -216,6 +216,10 @@ class Dialect:
 
     # Connections -------------------------------------------------------------------------
 
+    def default_schema(self, database: str | None) -> str | None:
+        """Where tables go when none is named (exports): the connection's default. None: there is none."""
+        return None
+
     def refine(self, scalar: Callable[[str], object]) -> Dialect:
         """The dialect for a live session whose settings change lexing (`scalar` runs one query)."""
         return self
@@ -302,3 +306,27 @@ class Dialect:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backslash_escapes={self.backslash_escapes}>"
+
+
+def utc_timestamp_text(given: Any) -> str:
+    """A timestamp value for a column without a zone, as UTC text ("2026-11-23 10:00:00.123456"): a datetime
+    (aware ones converted, naive ones taken as UTC already), a date (its midnight) or ISO 8601 text. Exports
+    of every database store timestamps this way."""
+    if type(given) is datetime and (given.tzinfo is None or given.tzinfo is UTC):
+        text = given.isoformat(sep=" ")
+        return text if given.tzinfo is None else text[:-6]  # less the "+00:00"
+    moment: datetime
+    if isinstance(given, datetime):
+        moment = given
+    elif isinstance(given, date):
+        moment = datetime(given.year, given.month, given.day)
+    elif isinstance(given, str):
+        try:
+            moment = datetime.fromisoformat(given)
+        except ValueError:
+            raise RenderError(f"{given[:40]!r} is not an ISO 8601 date and time") from None
+    else:
+        raise RenderError(f"timestamp expects a datetime, date or ISO 8601 text, not {type(given).__name__}")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(sep=" ")

@@ -8,11 +8,10 @@ import math
 import re
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlsync.dialects.base import Dialect
+from sqlsync.dialects.base import Dialect, utc_timestamp_text
 from sqlsync.dialects.connect import ConnectOptions
 from sqlsync.dialects.exceptions import RenderError
 from sqlsync.dialects.tls import ssl_context
@@ -40,6 +39,9 @@ class PostgreSQLDialect(Dialect):
     def __init__(self) -> None:
         super().__init__()
         self._forbidden = re.compile("[\x00\ud800-\udfff]")
+
+    def default_schema(self, database: str | None) -> str | None:
+        return "public"
 
     def refine(self, scalar: Callable[[str], object]) -> Dialect:
         if str(scalar("SHOW standard_conforming_strings")).lower() == "on":
@@ -367,27 +369,7 @@ def _numeric_field(value: Any) -> str:
 
 
 def _timestamp_field(value: Any) -> str:
-    if value is None:
-        return _COPY_NULL
-    moment: datetime
-    if type(value) is datetime and (value.tzinfo is None or value.tzinfo is UTC):
-        text = value.isoformat(sep=" ")
-        return text if value.tzinfo is None else text[:-6]  # less the "+00:00"
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise RenderError(f"{value[:40]!r} is not an ISO 8601 date and time") from None
-    else:
-        raise RenderError(f"timestamp expects a datetime, date or ISO 8601 text, not {type(value).__name__}")
-    if moment.tzinfo is not None:
-        # Stored without a zone, as UTC; a naive datetime is taken to be UTC already.
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.isoformat(sep=" ")
+    return _COPY_NULL if value is None else utc_timestamp_text(value)
 
 
 def _json_field(value: Any) -> str:

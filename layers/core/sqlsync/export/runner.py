@@ -137,14 +137,18 @@ class ExportRunner:
         return report
 
     def _export(self, export: Export, progress: _Progress, report: RunReport, time_left: Callable[[], float]) -> None:
-        writer = ExportWriter(self.target_of(export))
+        target = self.target_of(export)
+        writer = ExportWriter(target)
+        schema = export.target_schema or target.base_dialect.default_schema(target.url.database)
+        if schema is None:
+            raise ExportError("the connector names no database: set the export's target_schema")
         until = self.clock() - self.lag
         for name in export.datasets:
             dataset = DATASETS[name]
             source = self.sources.get(name)
             if source is None:
                 raise ExportError(f"{name}: sqlsync does not keep this dataset yet")
-            report.changes += writer.prepare(export.target_schema, dataset)
+            report.changes += writer.prepare(schema, dataset)
             report.rows[name] = 0
             cursor = progress.state.watermarks.get(name, "")
             while True:
@@ -154,7 +158,7 @@ class ExportRunner:
                 page = source.read(export.account_id, cursor, until, self.chunk_rows)
                 if not page:
                     break
-                report.rows[name] += writer.upsert(export.target_schema, dataset, table_rows(dataset, page))
+                report.rows[name] += writer.upsert(schema, dataset, table_rows(dataset, page))
                 cursor = page[-1][0]
                 state = progress.state
                 progress.state = self._save(

@@ -23,7 +23,7 @@ class ExportConfigError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
-EXPORT_CONNECTOR_TYPES = frozenset({ConnectorType.POSTGRESQL})
+EXPORT_CONNECTOR_TYPES = frozenset({ConnectorType.POSTGRESQL, ConnectorType.MYSQL})
 
 
 class ExportService:
@@ -117,7 +117,9 @@ class ExportService:
         if connector is None or connector.account_id != account_id:
             raise ExportConfigError("connector_id", f"no connector {data.connector_id!r} in this account")
         if connector.type not in EXPORT_CONNECTOR_TYPES:
-            raise ExportConfigError("connector_id", f"exports write to PostgreSQL; this connector is {connector.type}")
+            raise ExportConfigError(
+                "connector_id", f"exports write to PostgreSQL or MySQL; this connector is {connector.type}"
+            )
         for index, name in enumerate(data.datasets):
             if name not in AVAILABLE:
                 raise ExportConfigError(

@@ -1,19 +1,26 @@
-"""Writing datasets into the user's PostgreSQL: the table made on the first export and grown with the dataset,
-then every batch staged with COPY and upserted, so that exporting the same rows again changes nothing.
+"""Writing datasets into the user's database: the table made on the first export and grown with the dataset,
+then every batch upserted, so that exporting the same rows again changes nothing.
 
-The SQL and the COPY data are PostgreSQL's (sqlsync.dialects.postgresql.PostgreSQLExport); this module
-decides what runs in which transaction and turns refusals into ExportError.
+The SQL and the encoding of values are the dialect's (PostgreSQLExport in sqlsync.dialects.postgresql: COPY
+into a staging table and INSERT ... ON CONFLICT; MySQLExport in sqlsync.dialects.mysql: multi-row INSERT ...
+ON DUPLICATE KEY UPDATE); this module decides what runs in which transaction, checks the table against the
+dataset, and turns refusals into ExportError.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlsync.connectors import Target
 from sqlsync.dialects.exceptions import RenderError
-from sqlsync.dialects.postgresql import PostgreSQLDialect, PostgreSQLExport
-from sqlsync.export.datasets import Dataset
+from sqlsync.export.datasets import Column, Dataset
+
+if TYPE_CHECKING:
+    from sqlsync.dialects.base import Dialect
+    from sqlsync.dialects.postgresql import PostgreSQLExport
+
+Batch = TypeVar("Batch")
 
 
 class ExportError(ValueError):
@@ -21,72 +28,174 @@ class ExportError(ValueError):
     does not fit, a value its column cannot hold (named by row and column). Database failures are TargetErrors."""
 
 
+class DatasetExport(Protocol[Batch]):
+    """What a dialect gives the writer to export one dataset into one schema (a database, on MySQL).
+
+    Names are quoted by the dialect in statements, and bound as parameters in catalog lookups. Refusals are
+    RenderErrors. `connection` is a SQLAlchemy connection, in the writer's transaction."""
+
+    # Whether the upsert updates the row that any unique index matches (MySQL's ON DUPLICATE KEY UPDATE), not
+    # only the key's (PostgreSQL's ON CONFLICT (key)): another unique index would let a row overwrite another.
+    matches_every_unique_key: bool
+
+    def schema_exists(self, connection: Any) -> bool: ...
+
+    def existing_columns(self, connection: Any) -> set[str] | None:
+        """The table's columns, as the dataset names them; None if there is no table."""
+        ...
+
+    def unique_keys(self, connection: Any) -> list[frozenset[str]]: ...
+
+    def create_table(self, connection: Any) -> str: ...
+
+    def add_column(self, connection: Any, column: Column) -> str: ...
+
+    def encode(self, rows: Sequence[Sequence[Any]]) -> Batch | None:
+        """The rows, checked and ready to write (one per key, the last one winning); None if there are none."""
+        ...
+
+    def write(self, connection: Any, batch: Batch) -> int:
+        """Upsert the batch; returns how many rows were inserted or changed."""
+        ...
+
+
+# The databases exports write to, by dialect name.
+_DATABASES = {"postgresql": "PostgreSQL", "mysql": "MySQL (or MariaDB)"}
+
+
+def _unsupported(dialect: Dialect) -> ExportError:
+    return ExportError(f"exports write to {' and '.join(_DATABASES.values())}, not to {dialect.name}")
+
+
+def _dataset_export(dialect: Dialect, schema: str, dataset: Dataset) -> DatasetExport[Any]:
+    """The dialect's DatasetExport, from the dialect's module (imported only then): it holds every difference
+    of its database."""
+    if dialect.name == "postgresql":
+        from sqlsync.dialects.postgresql import PostgreSQLDialect, PostgreSQLExport
+
+        if isinstance(dialect, PostgreSQLDialect):
+            return _PostgreSQL(PostgreSQLExport(dialect, schema, dataset))
+    if dialect.name == "mysql":
+        from sqlsync.dialects.mysql import MySQLDialect, MySQLExport
+
+        if isinstance(dialect, MySQLDialect):
+            return MySQLExport(dialect, schema, dataset)
+    raise _unsupported(dialect)
+
+
 class ExportWriter:
     def __init__(self, target: Target) -> None:
         dialect = target.base_dialect
-        if not isinstance(dialect, PostgreSQLDialect):
-            raise ExportError(f"exports write to PostgreSQL only, not to {dialect.name}")
+        if dialect.name not in _DATABASES:
+            raise _unsupported(dialect)
         self.target = target
         self.dialect = dialect
 
     def prepare(self, schema: str, dataset: Dataset) -> list[str]:
         """Create the dataset's table if missing, and add the columns it lacks (none is ever dropped or
-        retyped: a column the dataset no longer has stays, NULL in new rows). Returns what it did."""
-        from sqlalchemy import text
+        retyped: a column the dataset no longer has stays, NULL in new rows). Returns what it did.
 
-        statements = self._statements(schema, dataset)
+        The table is checked before it is altered: MySQL commits each ALTER at once."""
+        export = self._export(schema, dataset)
         done: list[str] = []
-        with self.target._guard(), self.target.engine.begin() as connection:
-            self._check_schema(connection, statements, schema)
-            found = [name for (name,) in connection.execute(text(statements.existing_columns), statements.parameters)]
-            if not found:
-                _execute(connection, statements.create_table())
-                done.append(f"created table {schema}.{dataset.table}")
-            else:
+        try:
+            with self.target._guard(), self.target.engine.begin() as connection:
+                if not export.schema_exists(connection):
+                    raise ExportError(
+                        f"the schema {schema!r} does not exist in the target database, or its user has no privilege"
+                        " on it"
+                    )
+                found = export.existing_columns(connection)
+                if found is None:
+                    _execute(connection, export.create_table(connection))
+                    done.append(f"created table {schema}.{dataset.table}")
+                _check_keys(connection, export, schema, dataset)  # created by someone else, or under another key
                 for column in dataset.columns:
-                    if column.name not in found:
-                        _execute(connection, statements.add_column(column))
+                    if found is not None and column.name not in found:
+                        _execute(connection, export.add_column(connection, column))
                         done.append(f"added column {dataset.table}.{column.name}")
-            keys = [set(names) for (names,) in connection.execute(text(statements.unique_keys), statements.parameters)]
-            if set(dataset.key) not in keys:
-                # Created by someone else, or under another key: ON CONFLICT would have nothing to match on.
-                raise ExportError(
-                    f"{schema}.{dataset.table} has no primary key or unique index on ({', '.join(dataset.key)}),"
-                    " which exports upsert by: add one, or drop the table for the next export to create it"
-                )
+        except RenderError as exc:
+            raise ExportError(str(exc)) from None
         return done
 
     def upsert(self, schema: str, dataset: Dataset, rows: Sequence[Sequence[Any]]) -> int:
         """Insert or update the rows (tuples in the order of dataset.columns) in one transaction; returns
         how many rows were inserted or changed. Of rows with the same key the last one wins. The table must
         have been prepared."""
-        statements = self._statements(schema, dataset)
+        export = self._export(schema, dataset)
         try:
-            chunks = statements.copy_rows(rows)
+            batch = export.encode(rows)
+            if batch is None:
+                return 0
+            with self.target._guard(), self.target.engine.begin() as connection:
+                return export.write(connection, batch)
         except RenderError as exc:
             raise ExportError(str(exc)) from None
-        if not chunks:
-            return 0
-        with self.target._guard(), self.target.engine.begin() as connection:
-            _execute(connection, statements.create_staging())
-            statements.send_copy(connection, chunks)
-            changed = _execute(connection, statements.upsert())
-        return changed
 
-    def _statements(self, schema: str, dataset: Dataset) -> PostgreSQLExport:
+    def _export(self, schema: str, dataset: Dataset) -> DatasetExport[Any]:
         try:
-            return PostgreSQLExport(self.dialect, schema, dataset)
-        except RenderError as exc:  # a schema name holding a NUL: no schema can have it
+            return _dataset_export(self.dialect, schema, dataset)
+        except RenderError as exc:  # a schema name holding a NUL or a lone surrogate: no schema can have it
             raise ExportError(f"the schema {schema!r} cannot exist: {exc}") from None
 
-    @staticmethod
-    def _check_schema(connection: Any, statements: PostgreSQLExport, schema: str) -> None:
+
+def _check_keys(connection: Any, export: DatasetExport[Any], schema: str, dataset: Dataset) -> None:
+    keys = export.unique_keys(connection)
+    key = frozenset(dataset.key)
+    if key not in keys:
+        # The upsert would have nothing to match rows on.
+        raise ExportError(
+            f"{schema}.{dataset.table} has no primary key or unique index on ({', '.join(dataset.key)}),"
+            " which exports upsert by: add one, or drop the table for the next export to create it"
+        )
+    # An index on the key's columns and more is harmless: a row it matches is the one the key matches.
+    others = [columns for columns in keys if not key <= columns] if export.matches_every_unique_key else []
+    if others:
+        raise ExportError(
+            f"{schema}.{dataset.table} has a unique index on ({', '.join(sorted(others[0]))}) besides the key"
+            f" ({', '.join(dataset.key)}): the upsert would update the row that index matches, overwriting"
+            " another row; drop the index, or add the key's columns to it"
+        )
+
+
+class _PostgreSQL:
+    """PostgreSQLExport as a DatasetExport: its catalog queries run with its parameters, its rows sent with COPY
+    into a staging table, then upserted from there."""
+
+    matches_every_unique_key = False
+
+    def __init__(self, statements: PostgreSQLExport) -> None:
+        self.statements = statements
+
+    def _query(self, connection: Any, sql: str) -> Any:
         from sqlalchemy import text
 
-        if not connection.execute(text(statements.schema_exists), statements.parameters).scalar():
-            raise ExportError(
-                f"the schema {schema!r} does not exist in the target database, or its user has no privilege on it"
-            )
+        return connection.execute(text(sql), self.statements.parameters)
+
+    def schema_exists(self, connection: Any) -> bool:
+        return bool(self._query(connection, self.statements.schema_exists).scalar())
+
+    def existing_columns(self, connection: Any) -> set[str] | None:
+        # A table without columns gives one NULL name: the table exists, and every column is missing.
+        found = [name for (name,) in self._query(connection, self.statements.existing_columns)]
+        return set(found) if found else None
+
+    def unique_keys(self, connection: Any) -> list[frozenset[str]]:
+        return [frozenset(names) for (names,) in self._query(connection, self.statements.unique_keys)]
+
+    def create_table(self, connection: Any) -> str:
+        return self.statements.create_table()
+
+    def add_column(self, connection: Any, column: Column) -> str:
+        return self.statements.add_column(column)
+
+    def encode(self, rows: Sequence[Sequence[Any]]) -> list[bytes] | None:
+        return self.statements.copy_rows(rows) or None
+
+    def write(self, connection: Any, batch: list[bytes]) -> int:
+        _execute(connection, self.statements.create_staging())
+        self.statements.send_copy(connection, batch)
+        return _execute(connection, self.statements.upsert())
 
 
 def _execute(connection: Any, sql: str) -> int:

@@ -51,10 +51,17 @@ class ExportIn(BaseModel):
 
     name: Name
     active: bool = True
-    connector_id: str = Field(min_length=1, max_length=100, description="a PostgreSQL connector of this account")
+    connector_id: str = Field(
+        min_length=1, max_length=100, description="a PostgreSQL or MySQL connector of this account"
+    )
     schedule: str = Field(default="rate(1 hour)", description="how often: rate(N minutes|hours|days)")
     datasets: list[ExportDataset] = Field(min_length=1, max_length=len(ExportDataset))
-    target_schema: str = Field(default="public", min_length=1, max_length=63, description="must exist already")
+    target_schema: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        description="must exist already; default: public on PostgreSQL, the connector's database on MySQL",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -86,7 +93,7 @@ class ExportOut(BaseModel):
     connector_id: str
     schedule: str
     datasets: list[ExportDataset]
-    target_schema: str
+    target_schema: str | None
     created_at: datetime
     updated_at: datetime
     next_run_at: datetime | None
