@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+DLT_VENV := .venv-bench-dlt
 ARGS ?=
 
 .PHONY: run test lint check bench preview sam-validate sam-build openapi clean
@@ -36,8 +37,15 @@ openapi: $(VENV)/.installed
 preview: $(VENV)/.installed
 	$(PY) -m sqlsync.local.preview $(ARGS)
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(DLT_VENV)/.installed
 	$(PY) -m bench $(ARGS)
+
+# The exports benchmark's baselines (dlt, psycopg COPY) run in a virtualenv of their own: dlt pins many packages.
+$(DLT_VENV)/.installed: requirements-bench.txt
+	$(PYTHON) -m venv $(DLT_VENV)
+	$(DLT_VENV)/bin/pip install --quiet --upgrade pip
+	$(DLT_VENV)/bin/pip install --quiet -r requirements-bench.txt
+	touch $@
 
 # aws-sam-cli pins boto3 and click exactly, so it lives in a virtualenv of its own.
 $(SAM_VENV)/.installed:
@@ -56,4 +64,4 @@ sam-build: $(SAM_VENV)/.installed
 check: lint test sam-validate
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(DLT_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

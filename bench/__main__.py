@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import cold_start, customers, hooks, render, sync_throughput
+from bench import cold_start, customers, exports, hooks, render, sync_throughput
 from bench.common import Options, Row, format_table
 
 Benchmark = Callable[[Options], list[Row]]
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "cold-start": cold_start.run,
     "hooks": hooks.run,
     "customers": customers.run,
+    "exports": exports.run,
 }
 
 

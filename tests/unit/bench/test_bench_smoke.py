@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # `bench` lives at the repository root, beside layers/ and functions/
     sys.path.insert(0, str(ROOT))
 
-from bench import cold_start, customers, hooks, render, sync_throughput  # noqa: E402
+from bench import cold_start, customers, exports, hooks, render, sync_throughput  # noqa: E402
 from bench.__main__ import main  # noqa: E402
 from bench.common import BenchmarkError, Options, Row, ServiceUnavailableError, Target, format_table  # noqa: E402
 from bench.databases import Server, scratch_database, servers  # noqa: E402
@@ -162,3 +162,62 @@ def test_profile_breaks_the_worker_down_by_phase() -> None:
     server = _server("postgresql")
     report = sync_profile.profile_server(server, TINY, sync_throughput.prepare(TINY))
     assert "ledger claims" in report and "execute (SQLAlchemy + DB)" in report
+
+
+def test_exports_feed_index_reads_as_the_in_memory_store_does() -> None:
+    # The benchmark reads the feed through an index (the in-memory store's own feed decodes every customer at
+    # each read); both must give the same pages, cursor after cursor, and up to the same time.
+    store, last_write = exports.fill(23)
+    plain = [store.changed_customers(exports.ACCOUNT, "", last_write, 5)]
+    assert store.index(exports.ACCOUNT) == 23
+    for until in (last_write, last_write - 0.0105, exports.T0 - 1):
+        cursor = ""
+        while True:
+            page = store.changed_customers(exports.ACCOUNT, cursor, until, 5)
+            assert page == exports.InMemoryCustomerStore.changed_customers(store, exports.ACCOUNT, cursor, until, 5)
+            if not page:
+                break
+            cursor = page[-1][0]
+    assert store.changed_customers(exports.ACCOUNT, "", last_write, 5) == plain[0]
+    assert store.changed_customers(exports.ACCOUNT + 1, "", last_write, 5) == []
+
+
+@pytest.mark.services
+def test_exports_ours_writes_every_row_as_the_feed_gives_it() -> None:
+    # No dlt here: ours' first export, then its two re-exports, each checked against the feed's rows; the
+    # checks refuse a table that lacks a row or holds another value.
+    server = _server("postgresql")
+    prepared = exports.prepare(exports.Workload(contacts=40))
+    assert len(prepared.rows) == 40 and all(len(row) == len(exports.DATASET.columns) for row in prepared.rows)
+    with exports.scratch(server) as db:
+        run = exports.bench_ours(db, prepared, "ours")
+        assert run.seconds > 0 and run.report.rows == {"contacts": 40}
+        assert {"feed read (contact rows)", "COPY data encoded", "SQL: COPY into staging"} <= set(run.phases.seconds)
+        exports.check_tables(db, ["ours"], prepared)
+        unchanged, changed = exports.rerun_ours(db, prepared, "ours")
+        assert (unchanged.report.rows, changed.report.rows) == ({"contacts": 0}, {"contacts": 40})
+        exports.create_copy_table(db.url, "copy")
+        db.execute("INSERT INTO copy.contacts SELECT * FROM ours.contacts")
+        exports.check_tables(db, ["ours", "copy"], prepared)
+        first = "(SELECT min(contactid) FROM copy.contacts)"
+        db.execute(f"UPDATE copy.contacts SET firstname = 'x' WHERE contactid = {first}")
+        with pytest.raises(BenchmarkError, match="rows differ"):
+            exports.check_tables(db, ["ours", "copy"], prepared)
+        db.execute(f"DELETE FROM copy.contacts WHERE contactid = {first}")
+        with pytest.raises(BenchmarkError, match="rows, 40 exported"):
+            exports.check_tables(db, ["ours", "copy"], prepared)
+
+
+@pytest.mark.services
+def test_exports_rows_beside_dlt_and_copy() -> None:
+    _server("postgresql")
+    if not exports.dlt_available():
+        pytest.skip(f"{exports.DLT_PYTHON} is missing (`make bench` creates it)")
+    by_dlt, by_copy = exports.run(Options(quick=True, repeat=1), exports.Workload(contacts=30, reruns=False))
+    for row in (by_dlt, by_copy):
+        _check_row(row, "rows/s")
+        assert row.ours == by_dlt.ours
+    assert by_dlt.target == Target("ratio>=", exports.TARGET_RATIO)
+    assert by_copy.target == Target("ratio>=", exports.TARGET_COPY_RATIO)
+    assert by_dlt.baseline_name.startswith("dlt 1.31.0")
+    assert any("every row equal" in note for note in by_dlt.notes), by_dlt.notes
