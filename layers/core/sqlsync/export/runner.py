@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sqlsync.collector import collector_paused
 from sqlsync.connectors import Target, TargetError
 from sqlsync.export.datasets import DATASETS, Column, Dataset
 from sqlsync.export.sources import Source
@@ -155,10 +156,12 @@ class ExportRunner:
                 if time_left() < RESERVE_SECONDS:
                     report.status = "partial"
                     return
-                page = source.read(export.account_id, cursor, until, self.chunk_rows)
-                if not page:
-                    break
-                report.rows[name] += writer.upsert(schema, dataset, table_rows(dataset, page))
+                # A chunk is thousands of short-lived rows: the collector would walk them again and again.
+                with collector_paused():
+                    page = source.read(export.account_id, cursor, until, self.chunk_rows)
+                    if not page:
+                        break
+                    report.rows[name] += writer.upsert(schema, dataset, table_rows(dataset, page))
                 cursor = page[-1][0]
                 state = progress.state
                 progress.state = self._save(
