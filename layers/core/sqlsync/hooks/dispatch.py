@@ -125,7 +125,10 @@ class HookDispatcher:
         pending = list(run.items)
         while pending:
             chunk = next(_chunks(run.hook, pending))
-            batch = [_outgoing(item, contents) for item in chunk]
+            if contents:
+                batch = [_outgoing(item, contents) for item in chunk]
+            else:
+                batch = [Outgoing(delivery.event_id, body, delivery.key) for _, delivery, body in chunk]
             result = _send(sender, batch)
             delivered = len(chunk) if result.ok else max(0, min(result.delivered, len(chunk)))
             if delivered:

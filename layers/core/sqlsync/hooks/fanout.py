@@ -8,18 +8,53 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic_core import to_json
-
 from sqlsync.collector import collector_paused
-from sqlsync.hooks.message import event_body
-from sqlsync.hooks.wire import content_key, encode_new
-from sqlsync.models.hooks import ActivityEvent, Hook
+from sqlsync.hooks.message import BodyTemplate
+from sqlsync.hooks.wire import NewMessages, content_key
+from sqlsync.models.hooks import ActivityEvent, Hook, Named
 from sqlsync.store.base import ContentKey, ContentStore
 from sqlsync.store.exceptions import StoreError
 from sqlsync.sync.exceptions import EnqueueError, PayloadTooLargeError
 from sqlsync.sync.queue import MAX_MESSAGE_BYTES, MessageSink
 
 ENVELOPE_ROOM = 1024
+MAX_PREPARED = 1024
+
+
+class HookFilter:
+    """`Hook.passes` with the hook's ids in sets and only the filters it sets: ingest asks it of every event
+    for every hook of the account. Must answer as Hook.passes does (tests/unit/hooks/test_fanout.py)."""
+
+    __slots__ = ("account_id", "active", "database_id", "event_types", "named", "segment_ids")
+
+    def __init__(self, hook: Hook) -> None:
+        self.active = hook.active
+        self.account_id = hook.account_id
+        self.event_types = frozenset(hook.event_types)
+        self.database_id = hook.database_id
+        f = hook.filters
+        named = (
+            ("resource", f.resource_ids),
+            ("campaign", f.campaign_ids),
+            ("message", f.message_ids),
+            ("pixel", f.pixel_ids),
+        )
+        self.named = tuple((attribute, frozenset(ids)) for attribute, ids in named if ids is not None)
+        self.segment_ids = None if f.segment_ids is None else frozenset(f.segment_ids)
+
+    def passes(self, event: ActivityEvent) -> bool:
+        if not self.active or event.account_id != self.account_id or event.type not in self.event_types:
+            return False
+        if self.database_id is not None and (event.database is None or event.database.id != self.database_id):
+            return False
+        for attribute, ids in self.named:
+            named: Named | None = getattr(event, attribute)
+            if named is None or named.id not in ids:
+                return False
+        return self.segment_ids is None or any(segment.id in self.segment_ids for segment in event.segments)
+
+
+_Prepared = tuple[Hook, Callable[[ActivityEvent], bool], BodyTemplate]
 
 
 @dataclass
@@ -45,6 +80,7 @@ class HookFanout:
         self.contents = contents
         self.retention = retention
         self.clock = clock
+        self._prepared_hooks: dict[int, _Prepared] = {}
 
     def plan(self, events: Sequence[tuple[int, ActivityEvent]], batch: bool) -> HookPlan:
         with collector_paused():
@@ -55,24 +91,26 @@ class HookFanout:
         message, with the body each hook sends rendered now (sqlsync.hooks.wire). A message's content never
         rides on the queue: it is kept aside for the hooks that include it, and the dispatcher attaches it."""
         plan = HookPlan()
-        queued_at = self.clock().timestamp()
+        messages = NewMessages(self.clock().timestamp())
+        account_hooks: dict[int, list[_Prepared]] = {}  # the same for all of a request's events
         for index, event in events:
-            passing = [hook for hook in self.hooks_of(event.account_id) if hook.passes(event)]
+            hooks = account_hooks.get(event.account_id)
+            if hooks is None:
+                hooks = [self._prepared(hook) for hook in self.hooks_of(event.account_id)]
+                account_hooks[event.account_id] = hooks
+            passing = [(hook, template) for hook, passes, template in hooks if passes(event)]
             if not passing:
                 continue
             if event.message is not None and event.message.content is not None:
-                if event.profile is not None and any(hook.include_content for hook in passing):
+                if event.profile is not None and any(hook.include_content for hook, _ in passing):
                     plan.contents[(event.account_id, event.message.id, event.profile.id)] = event.message.content
                 event = event.model_copy(update={"message": event.message.model_copy(update={"content": None})})
             key = event.profile.id if event.profile is not None else None
-            kept = (
-                content_key(event.account_id, event.message.id, event.profile.id)
-                if event.message is not None and event.profile is not None
-                else None
-            )
-            for hook in passing:
-                rendered = to_json(event_body(hook, event), inf_nan_mode="constants").decode()
-                body = encode_new(hook.id, event.id, key, kept if hook.include_content else None, queued_at, rendered)
+            for hook, template in passing:
+                kept = None
+                if hook.include_content and event.message is not None and event.profile is not None:
+                    kept = content_key(event.account_id, event.message.id, event.profile.id)
+                body = messages.encode(hook.id, event.id, key, kept, template.render(event))
                 # UTF-8 takes at most 4 bytes a character: most bodies need no encoding to be measured.
                 size = len(body) * 4 if len(body) * 4 <= MAX_MESSAGE_BYTES - ENVELOPE_ROOM else len(body.encode())
                 if size > MAX_MESSAGE_BYTES - ENVELOPE_ROOM:
@@ -83,6 +121,18 @@ class HookFanout:
                     )
                 plan.bodies.append(body)
         return plan
+
+    def _prepared(self, hook: Hook) -> _Prepared:
+        """The hook's filter and body template, made once per hook object (hooks are frozen; the caller
+        caches them)."""
+        cached = self._prepared_hooks.get(id(hook))
+        if cached is not None and cached[0] is hook:  # holding the hook keeps its id from being reused
+            return cached
+        if len(self._prepared_hooks) >= MAX_PREPARED:  # hooks replaced over a warm Lambda's life
+            self._prepared_hooks.clear()
+        prepared = (hook, HookFilter(hook).passes, BodyTemplate(hook))
+        self._prepared_hooks[id(hook)] = prepared
+        return prepared
 
     def send(self, plan: HookPlan) -> None:
         """Contents first (the dispatcher may look for them as soon as a message is on the queue)."""

@@ -8,6 +8,7 @@ retry sends the same bytes.
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring as _json_string
 from typing import Any
 
 from pydantic_core import to_json
@@ -24,15 +25,35 @@ def encode_new(
     hook_id: str, event_id: str, key: str | None, content_key: str | None, queued_at: float, body: str
 ) -> str:
     """`encode` of a first attempt, without building the model: ingest writes one per event and hook."""
-    envelope = {
-        "kind": "hook",
-        "hook_id": hook_id,
-        "event_id": event_id,
-        "key": key,
-        "content_key": content_key,
-        "queued_at": queued_at,
-    }
-    return to_json(envelope).decode() + "\n" + body
+    return NewMessages(queued_at).encode(hook_id, event_id, key, content_key, body)
+
+
+class NewMessages:
+    """`encode_new` for the messages of one ingest request (one queued_at): the envelope written as text,
+    the same bytes pydantic-core would write for it, a fraction of the time."""
+
+    __slots__ = ("_heads", "_tail")
+
+    def __init__(self, queued_at: float) -> None:
+        self._heads: dict[str, str] = {}  # per hook: the envelope up to the event id
+        self._tail = ',"queued_at":' + to_json(queued_at).decode() + "}\n"
+
+    def encode(self, hook_id: str, event_id: str, key: str | None, content_key: str | None, body: str) -> str:
+        head = self._heads.get(hook_id)
+        if head is None:
+            head = self._heads[hook_id] = f'{{"kind":"hook","hook_id":{_string(hook_id)},"event_id":'
+        key_text = "null" if key is None else _string(key)
+        content_text = "null" if content_key is None else _string(content_key)
+        return f'{head}{_string(event_id)},"key":{key_text},"content_key":{content_text}{self._tail}{body}'
+
+
+def _string(text: str) -> str:
+    # The json module's escaping writes what pydantic-core writes for ASCII text (the ids, nearly always);
+    # other text goes to pydantic-core, which also refuses what UTF-8 cannot carry (lone surrogates).
+    return _json_string(text) if text.isascii() else to_json(text).decode()
+
+
+_validate_envelope = HookDelivery.__pydantic_validator__.validate_json
 
 
 def decode(text: str) -> tuple[HookDelivery, str]:
@@ -40,7 +61,9 @@ def decode(text: str) -> tuple[HookDelivery, str]:
     head, newline, body = text.partition("\n")
     if not newline or not (body.startswith("{") and body.endswith("}")):
         raise ValueError("not a hook message: an envelope line, then a JSON object")
-    return HookDelivery.model_validate_json(head), body
+    # The model's validator itself: model_validate_json adds a third to its time, for options not used here.
+    delivery: HookDelivery = _validate_envelope(head)
+    return delivery, body
 
 
 def with_content(body: str, content: dict[str, Any]) -> str:
