@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic_core import PydanticSerializationError, to_json
 
 from sqlsync.hooks.delivery import Outgoing
-from sqlsync.hooks.fanout import HookFanout, HookFilter
+from sqlsync.hooks.fanout import HookFanout
 from sqlsync.hooks.http import webhook_id
 from sqlsync.hooks.message import BodyTemplate, custom_data, event_body
 from sqlsync.hooks.wire import content_key, decode, encode_new
@@ -130,11 +130,42 @@ NAMED = st.none() | st.builds(Named, id=st.integers(0, 4))
         }
     ),
 )
-def test_the_prepared_filter_answers_as_the_hook_does(
+def test_the_hooks_filter_passes_an_event_when_it_matches_every_filter_set(
     hook_changes: dict[str, Any], event_changes: dict[str, Any]
 ) -> None:
     hook, event = make_hook(**hook_changes), make_event(**event_changes)
-    assert HookFilter(hook).passes(event) is hook.passes(event)
+    assert hook.passes(event) is forwarded(hook, event)
+    # AND with the hook active and the event in its account, scope and types, so that the filters decide
+    active = hook.model_copy(update={"active": True})
+    scoped = event.model_copy(
+        update={
+            "type": hook.event_types[0],
+            "account_id": hook.account_id,
+            "database": None if hook.database_id is None else Database(id=hook.database_id),
+        }
+    )
+    assert active.passes(scoped) is forwarded(active, scoped)
+
+
+def forwarded(hook: Hook, event: ActivityEvent) -> bool:
+    """The rule, as docs/hooks.md states it: an active hook of the event's account, scope and type, and
+    every filter that is set matching the event (any of the event's segments for the segment filter)."""
+
+    def matches(ids: list[int] | None, named: Named | None) -> bool:
+        return ids is None or (named is not None and named.id in ids)
+
+    f = hook.filters
+    return (
+        hook.active
+        and event.account_id == hook.account_id
+        and event.type in hook.event_types
+        and (hook.database_id is None or (event.database is not None and event.database.id == hook.database_id))
+        and matches(f.resource_ids, event.resource)
+        and matches(f.campaign_ids, event.campaign)
+        and matches(f.message_ids, event.message)
+        and matches(f.pixel_ids, event.pixel)
+        and (f.segment_ids is None or any(segment.id in f.segment_ids for segment in event.segments))
+    )
 
 
 # Messages ----------------------------------------------------------------------------------------------

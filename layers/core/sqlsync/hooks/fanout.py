@@ -11,7 +11,7 @@ from typing import Any
 from sqlsync.collector import collector_paused
 from sqlsync.hooks.message import BodyTemplate
 from sqlsync.hooks.wire import NewMessages, content_key
-from sqlsync.models.hooks import ActivityEvent, Hook, Named
+from sqlsync.models.hooks import ActivityEvent, Hook, HookFilter
 from sqlsync.store.base import ContentKey, ContentStore
 from sqlsync.store.exceptions import StoreError
 from sqlsync.sync.exceptions import EnqueueError, PayloadTooLargeError
@@ -19,39 +19,6 @@ from sqlsync.sync.queue import MAX_MESSAGE_BYTES, MessageSink
 
 ENVELOPE_ROOM = 1024
 MAX_PREPARED = 1024
-
-
-class HookFilter:
-    """`Hook.passes` with the hook's ids in sets and only the filters it sets: ingest asks it of every event
-    for every hook of the account. Must answer as Hook.passes does (tests/unit/hooks/test_fanout.py)."""
-
-    __slots__ = ("account_id", "active", "database_id", "event_types", "named", "segment_ids")
-
-    def __init__(self, hook: Hook) -> None:
-        self.active = hook.active
-        self.account_id = hook.account_id
-        self.event_types = frozenset(hook.event_types)
-        self.database_id = hook.database_id
-        f = hook.filters
-        named = (
-            ("resource", f.resource_ids),
-            ("campaign", f.campaign_ids),
-            ("message", f.message_ids),
-            ("pixel", f.pixel_ids),
-        )
-        self.named = tuple((attribute, frozenset(ids)) for attribute, ids in named if ids is not None)
-        self.segment_ids = None if f.segment_ids is None else frozenset(f.segment_ids)
-
-    def passes(self, event: ActivityEvent) -> bool:
-        if not self.active or event.account_id != self.account_id or event.type not in self.event_types:
-            return False
-        if self.database_id is not None and (event.database is None or event.database.id != self.database_id):
-            return False
-        for attribute, ids in self.named:
-            named: Named | None = getattr(event, attribute)
-            if named is None or named.id not in ids:
-                return False
-        return self.segment_ids is None or any(segment.id in self.segment_ids for segment in event.segments)
 
 
 _Prepared = tuple[Hook, Callable[[ActivityEvent], bool], BodyTemplate]

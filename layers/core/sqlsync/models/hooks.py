@@ -226,23 +226,42 @@ class Hook(HookIn):
     updated_at: datetime
 
     def passes(self, event: ActivityEvent) -> bool:
-        """Whether the event is one this hook forwards (active, scope, type, every filter set)."""
+        """Whether the event is one this hook forwards (active, scope, type, every filter set). Ingest asks
+        a HookFilter it keeps per hook instead of building one per event."""
+        return HookFilter(self).passes(event)
+
+
+class HookFilter:
+    """The test of which events a hook forwards, made once per hook: its ids in sets and only the filters it
+    sets, since ingest asks it of every event for every hook of the account."""
+
+    __slots__ = ("account_id", "active", "database_id", "event_types", "named", "segment_ids")
+
+    def __init__(self, hook: Hook) -> None:
+        self.active = hook.active
+        self.account_id = hook.account_id
+        self.event_types = frozenset(hook.event_types)
+        self.database_id = hook.database_id
+        f = hook.filters
+        named = (
+            ("resource", f.resource_ids),
+            ("campaign", f.campaign_ids),
+            ("message", f.message_ids),
+            ("pixel", f.pixel_ids),
+        )
+        self.named = tuple((attribute, frozenset(ids)) for attribute, ids in named if ids is not None)
+        self.segment_ids = None if f.segment_ids is None else frozenset(f.segment_ids)
+
+    def passes(self, event: ActivityEvent) -> bool:
         if not self.active or event.account_id != self.account_id or event.type not in self.event_types:
             return False
         if self.database_id is not None and (event.database is None or event.database.id != self.database_id):
             return False
-        f = self.filters
-        return (
-            _within(f.resource_ids, event.resource)
-            and _within(f.campaign_ids, event.campaign)
-            and _within(f.message_ids, event.message)
-            and _within(f.pixel_ids, event.pixel)
-            and (f.segment_ids is None or any(segment.id in f.segment_ids for segment in event.segments))
-        )
-
-
-def _within(ids: list[int] | None, named: Named | None) -> bool:
-    return ids is None or (named is not None and named.id in ids)
+        for attribute, ids in self.named:
+            named: Named | None = getattr(event, attribute)
+            if named is None or named.id not in ids:
+                return False
+        return self.segment_ids is None or any(segment.id in self.segment_ids for segment in event.segments)
 
 
 class HookOut(BaseModel):
