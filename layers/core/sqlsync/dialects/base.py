@@ -330,3 +330,40 @@ def utc_timestamp_text(given: Any) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.isoformat(sep=" ")
+
+
+EXPORT_INTEGER_RANGES = {"int": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
+"""The export column types int and bigint: 32 and 64 bits on every database."""
+
+
+def export_integer(given: Any, column_type: str, type_name: str) -> int:
+    """An int or bigint column's value, checked: an int (not a bool) within the column's range."""
+    number: int = given
+    if type(given) is not int:
+        if isinstance(given, bool) or not isinstance(given, int):
+            raise RenderError(f"{type_name} expects an int, not {type(given).__name__}")
+        number = int(given)  # an IntEnum: str() and drivers would write its name
+    low, high = EXPORT_INTEGER_RANGES[column_type]
+    if not low <= number <= high:
+        raise RenderError(f"{number} is out of range for {type_name}")
+    return number
+
+
+def export_text(value: Any, length: int | None = None) -> str:
+    """A text or varchar(length) column's value as text: a str, or a number or boolean written as PostgreSQL
+    writes it (the same text on every database); at most `length` characters, as varchar(n) counts them."""
+    if type(value) is str:
+        text = value
+    elif isinstance(value, str):
+        text = str(value)
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int | Decimal):
+        text = str(value)
+    elif isinstance(value, float) and math.isfinite(value):
+        text = repr(value)
+    else:
+        raise RenderError(f"text expects a str or a number, not {type(value).__name__}")
+    if length is not None and len(text) > length:
+        raise RenderError(f"{len(text)} characters, more than varchar({length}) holds")
+    return text

@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from itertools import chain
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlsync.dialects.base import Dialect, utc_timestamp_text
+from sqlsync.dialects.base import EXPORT_INTEGER_RANGES, Dialect, export_integer, export_text, utc_timestamp_text
 from sqlsync.dialects.connect import ConnectOptions
 from sqlsync.dialects.exceptions import RenderError
 from sqlsync.dialects.tls import ssl_context
@@ -180,7 +180,6 @@ _EXPORT_TYPES: dict[str, str] = {
     "json": "JSON",
 }
 _TEXT_TYPES = frozenset({"text", "varchar", "json"})
-_INTEGER_RANGES = {"int": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
 _NUMERIC_TYPE = _EXPORT_TYPES["numeric"]
 _NUMERIC_QUANTUM = Decimal("1E-10")
 _NUMERIC_CONTEXT = Context(prec=60, rounding=ROUND_HALF_UP)
@@ -524,7 +523,7 @@ def _converter(column: Column) -> Callable[[Any], Any]:
     Timestamps and numbers are given as their text, '2024-03-01 09:30:15.000250' and '0.1000000000', which the
     server reads exactly into DATETIME and DECIMAL: PyMySQL escapes a str several times faster than it formats
     a datetime or a Decimal. One value has one text, so that keys are told apart as the server does."""
-    if column.type in _INTEGER_RANGES:
+    if column.type in EXPORT_INTEGER_RANGES:
         return _integer_value(column.type)
     if column.type == "numeric":
         return _numeric_value
@@ -538,20 +537,10 @@ def _converter(column: Column) -> Callable[[Any], Any]:
 
 
 def _integer_value(column_type: str) -> Callable[[Any], int | None]:
-    low, high = _INTEGER_RANGES[column_type]
     name = _EXPORT_TYPES[column_type]
 
     def value(given: Any) -> int | None:
-        if given is None:
-            return None
-        number: int = given
-        if type(given) is not int:
-            if isinstance(given, bool) or not isinstance(given, int):
-                raise RenderError(f"{name} expects an int, not {type(given).__name__}")
-            number = int(given)  # an IntEnum: the driver would write its name
-        if not low <= number <= high:
-            raise RenderError(f"{number} is out of range for {name}")
-        return number
+        return None if given is None else export_integer(given, column_type, name)
 
     return value
 
@@ -604,32 +593,15 @@ def _json_value(given: Any) -> str | None:
         raise RenderError(f"not JSON: {exc}") from None
 
 
-def _as_text(value: Any) -> str:
-    """A text column's value as text: a str, or a number or boolean written as PostgreSQL would."""
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | Decimal):
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return repr(value)
-    raise RenderError(f"text expects a str or a number, not {type(value).__name__}")
-
-
 def _text_value(given: Any) -> str | None:
     if type(given) is str or given is None:
         return given
-    return _as_text(given)
+    return export_text(given)
 
 
 def _varchar_value(length: int) -> Callable[[Any], str | None]:
     def value(given: Any) -> str | None:
-        if given is None:
-            return None
-        text = given if type(given) is str else _as_text(given)
-        if len(text) > length:  # VARCHAR(n) counts characters, as len() does
-            raise RenderError(f"{len(text)} characters, more than varchar({length}) holds")
-        return text
+        # VARCHAR(n) counts characters, as len() does
+        return None if given is None else export_text(given, length)
 
     return value

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlsync.dialects.base import Dialect, utc_timestamp_text
+from sqlsync.dialects.base import EXPORT_INTEGER_RANGES, Dialect, export_integer, export_text, utc_timestamp_text
 from sqlsync.dialects.connect import ConnectOptions
 from sqlsync.dialects.exceptions import RenderError
 from sqlsync.dialects.tls import ssl_context
@@ -132,7 +132,6 @@ _STAGING_TABLE = "sqlsync_export_staging"
 _COPY_NULL = "\\N"
 _COPY_ROWS_PER_CHUNK = 5000
 _COPY_STREAM_OPTION = "sqlsync_copy_stream"
-_INTEGER_RANGES = {"int": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
 # What converting a value may raise besides RenderError (a ValueError): a datetime moved past year 9999 by
 # its zone, a signalling NaN, a JSON value nested too deep.
 _VALUE_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)
@@ -312,7 +311,7 @@ def _execute_with_stream(cursor: Any, statement: str, parameters: Any, context: 
 
 def _copy_converter(column: Column) -> Callable[[Any], str]:
     """The function turning a column's value into its COPY text field (RenderError if it cannot)."""
-    if column.type in _INTEGER_RANGES:
+    if column.type in EXPORT_INTEGER_RANGES:
         return _integer_field(column.type)
     if column.type == "numeric":
         return _numeric_field
@@ -332,19 +331,10 @@ def _escape(text: str) -> str:
 
 
 def _integer_field(column_type: str) -> Callable[[Any], str]:
-    low, high = _INTEGER_RANGES[column_type]
     name = _EXPORT_TYPES[column_type]
 
     def field(value: Any) -> str:
-        if value is None:
-            return _COPY_NULL
-        if type(value) is not int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise RenderError(f"{name} expects an int, not {type(value).__name__}")
-            value = int(value)  # an IntEnum's str() is its name
-        if not low <= value <= high:
-            raise RenderError(f"{value} is out of range for {name}")
-        return str(value)
+        return _COPY_NULL if value is None else str(export_integer(value, column_type, name))
 
     return field
 
@@ -396,32 +386,14 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
-def _as_text(value: Any) -> str:
-    """A text column's value as text: a str, or a number or boolean written as PostgreSQL would."""
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | Decimal):
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return repr(value)
-    raise RenderError(f"text expects a str or a number, not {type(value).__name__}")
-
-
 def _text_field(value: Any) -> str:
     if type(value) is str:
         return _escape(value)
-    return _COPY_NULL if value is None else _escape(_as_text(value))
+    return _COPY_NULL if value is None else _escape(export_text(value))
 
 
 def _varchar_field(length: int) -> Callable[[Any], str]:
     def field(value: Any) -> str:
-        if value is None:
-            return _COPY_NULL
-        text = value if type(value) is str else _as_text(value)
-        if len(text) > length:
-            raise RenderError(f"{len(text)} characters, more than varchar({length}) holds")
-        return _escape(text)
+        return _COPY_NULL if value is None else _escape(export_text(value, length))
 
     return field
