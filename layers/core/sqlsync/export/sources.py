@@ -8,7 +8,7 @@ sqlsync yet, and an export naming one is refused when saved (docs/exports.md say
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -109,9 +109,11 @@ def _short(value: Any) -> Any:
     return value[:MAX_EVENT_PARAM_CHARS] if isinstance(value, str) else value
 
 
+_SOURCES: dict[str, Callable[[CustomerStore], Source]] = {"contacts": ContactsSource, "events": EventsSource}
+
+AVAILABLE = frozenset(_SOURCES)
+"""The datasets sqlsync can export today, by the vendor's dataset name."""
+
+
 def sources(customers: CustomerStore) -> dict[str, Source]:
-    """The datasets sqlsync can export today, by the vendor's dataset name."""
-    return {"contacts": ContactsSource(customers), "events": EventsSource(customers)}
-
-
-AVAILABLE = frozenset({"contacts", "events"})
+    return {name: make(customers) for name, make in _SOURCES.items()}

@@ -4,22 +4,21 @@ scheduled rule would (the exporter's minute tick). cron() schedules are not run 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from datetime import UTC, datetime
 
 from sqlsync.local.runtime import Invocable
+from sqlsync.models.exports import schedule_seconds
 
 logger = logging.getLogger(__name__)
 
-_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
-_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-
 
 def rate_seconds(expression: str) -> float | None:
-    """The period of a rate() expression; None for anything else (cron)."""
-    match = _RATE.fullmatch(expression.strip())
-    return None if match is None else int(match.group(1)) * _SECONDS[match.group(2).removesuffix("s")]
+    """The period of a rate() expression (read as exports read theirs); None for anything else (cron)."""
+    try:
+        return schedule_seconds(expression)
+    except ValueError:
+        return None
 
 
 def scheduled_event(rule: str, region: str, account_id: str) -> dict[str, object]:
