@@ -16,11 +16,6 @@ logger = logging.getLogger(__name__)
 MAX_COMMANDS = 50
 """Commands per batch, as Bloomreach's batch endpoint allows."""
 
-_FIELDS = {
-    "customers": ("customer_ids", "properties", "update_timestamp"),
-    "customers/events": ("customer_ids", "event_type", "timestamp", "properties"),
-}
-
 
 def run_batch(service: CustomerService, account: int, commands: Sequence[Any]) -> list[dict[str, Any]]:
     """One result per command: {"success": true[, "time": t]} or {"success": false, "errors": ["field: why"]}."""
@@ -47,15 +42,16 @@ def _run(service: CustomerService, account: int, command: Any) -> dict[str, Any]
     if name == "system/time":
         return {"success": True, "time": service.clock()}
     if not isinstance(name, str) or name not in _COMMANDS:
-        raise CustomerError("name", f"unknown command {name!r}; known: system/time, {', '.join(_FIELDS)}")
+        raise CustomerError("name", f"unknown command {name!r}; known: system/time, {', '.join(_COMMANDS)}")
+    fields, run = _COMMANDS[name]
     data = command.get("data")
     if not isinstance(data, Mapping):
         raise CustomerError("data", "an object")
-    unknown = sorted(set(data) - set(_FIELDS[name]))
+    unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise CustomerError(f"data.{unknown[0]}", f"unknown field; {name} takes {', '.join(_FIELDS[name])}")
+        raise CustomerError(f"data.{unknown[0]}", f"unknown field; {name} takes {', '.join(fields)}")
     try:
-        _COMMANDS[name](service, account, data)
+        run(service, account, data)
     except CustomerError as exc:
         raise CustomerError(f"data.{exc.field}", exc.message) from exc
     return {"success": True}
@@ -75,7 +71,8 @@ def _event(service: CustomerService, account: int, data: Mapping[str, Any]) -> N
     )
 
 
-_COMMANDS: dict[str, Callable[[CustomerService, int, Mapping[str, Any]], None]] = {
-    "customers": _customers,
-    "customers/events": _event,
+# Each command: the fields its data may have, and what runs it.
+_COMMANDS: dict[str, tuple[tuple[str, ...], Callable[[CustomerService, int, Mapping[str, Any]], None]]] = {
+    "customers": (("customer_ids", "properties", "update_timestamp"), _customers),
+    "customers/events": (("customer_ids", "event_type", "timestamp", "properties"), _event),
 }
