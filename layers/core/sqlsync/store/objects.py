@@ -69,13 +69,17 @@ class S3ObjectStore(ObjectStore):
         return int(head["ContentLength"])
 
     def open(self, key: str, offset: int = 0) -> BinaryIO:
-        size = self.size(key)
-        if size is None:
-            raise StoreError(f"S3 object {self.bucket}/{key} is gone")
-        if offset >= size:
-            return io.BytesIO(b"")
-        with self._calling("GetObject", key):
+        from botocore.exceptions import ClientError
+
+        try:
             body = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={offset}-")["Body"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "InvalidRange":  # at or past the end (an empty object included): nothing left to read
+                return io.BytesIO(b"")
+            if code in ("NoSuchKey", "404"):
+                raise StoreError(f"S3 object {self.bucket}/{key} is gone") from exc
+            raise StoreError(f"S3 GetObject {self.bucket}/{key} failed: {exc}") from exc
         return io.BufferedReader(_Raw(body), READ_BUFFER_BYTES)
 
     def upload_url(self, key: str, expires_in: int) -> str:

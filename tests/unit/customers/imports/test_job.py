@@ -211,6 +211,7 @@ def test_a_file_the_mapping_does_not_fit_is_refused_at_once(
         world.create(csv, mapping)
     assert getattr(refused.value, "field", None) == field and message in str(refused.value)
     assert world.queue.bodies == [] and world.imports.list_imports(ACCOUNT) == []
+    assert world.objects.objects == {}  # a refused file is not kept
 
 
 def test_an_upload_must_be_the_accounts_own_and_be_there() -> None:

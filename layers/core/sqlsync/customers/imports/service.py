@@ -3,6 +3,7 @@ and their row errors read (docs/customers.md)."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import secrets
@@ -53,13 +54,13 @@ class ImportService:
         import_id = _new_id(now)
         if (csv is None) == (upload_key is None):
             raise CustomerError("csv", "send the file as csv, or upload it and name it with upload_key (one of them)")
+        inline: bytes | None = None
         if csv is not None:
-            data = csv.encode()
-            if len(data) > MAX_INLINE_CSV_BYTES:
+            inline = csv.encode()
+            if len(inline) > MAX_INLINE_CSV_BYTES:
                 raise CustomerError("csv", "larger than 5 MB: upload it (POST /v1/imports/uploads) instead")
             source, field = f"imports/{account}/{import_id}.csv", "csv"
-            self.objects.put(source, data)
-            size = len(data)
+            size = len(inline)
         else:
             assert upload_key is not None
             source, field = upload_key, "upload_key"
@@ -69,14 +70,18 @@ class ImportService:
             if uploaded is None:
                 raise CustomerError(field, "no file there yet: PUT the file to the upload_url first")
             size = uploaded
+        # An inline file is at hand: its header is read from memory, and it is stored only once it fits.
+        stream = io.BytesIO(inline) if inline is not None else self.objects.open(source)
         try:
-            header, position = read_header(self.objects.open(source), mapping.delimiter)
+            header, position = read_header(stream, mapping.delimiter)
         except ValueError as exc:
             raise CustomerError(field, str(exc)) from exc
         problems = check_columns(mapping, header)
         if problems:
             first = problems[0]
             raise CustomerError(field if first.field == "header" else first.field, first.message)
+        if inline is not None:
+            self.objects.put(source, inline)
         record = ImportRecord(
             account,
             import_id,
