@@ -65,7 +65,7 @@ def phases_of(integration: Integration, prepared: Prepared, target: Target) -> d
         with phase("ledger get_cleared"):
             ledger.get_cleared(integration.id, SEGMENT_ID)
         with phase("ledger claims"):
-            claims = ledger.claim_many(integration.id, SEGMENT_ID, [change.membership() for change in changes])
+            claims = ledger.claim_many(integration.id, SEGMENT_ID, changes)
             claimed = [change for change, newer in zip(changes, claims, strict=True) if newer is None]
         for first in range(0, len(claimed), integration.batch_size):
             chunk = claimed[first : first + integration.batch_size]

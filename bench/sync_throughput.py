@@ -155,12 +155,7 @@ def run_ours(integration: Integration, messages: Sequence[QueueMessage], per_inv
             skipped += report.skipped
             invocations += 1
 
-    try:
-        elapsed = seconds(process_all)
-    finally:
-        pool = getattr(worker, "_pool", None)
-        if pool is not None:
-            pool.shutdown(wait=True)
+    elapsed = seconds(process_all)
     if failed or errors:
         raise BenchmarkError(f"{len(failed)} messages failed; first errors: {errors[:3]}")
     if skipped:

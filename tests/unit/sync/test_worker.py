@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import gc
+import re
+import sys
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import pytest
+
 from sqlsync.models.events import Database, SegmentEvent
 from sqlsync.store import Membership
+from sqlsync.store.base import MembershipLike
+from sqlsync.store.exceptions import StoreError
 from sqlsync.store.memory import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync import QueueMessage, SyncWorker
 from testkit import event, integration, messages, rows, run_sql
@@ -203,7 +211,7 @@ class _CollectorWatchingLedger(InMemoryLedgerStore):
         self.collector_on: list[bool] = []
 
     def claim_many(
-        self, integration_id: str, segment_id: int, memberships: Sequence[Membership]
+        self, integration_id: str, segment_id: int, memberships: Sequence[MembershipLike]
     ) -> list[Membership | None]:
         self.collector_on.append(gc.isenabled())
         return super().claim_many(integration_id, segment_id, memberships)
@@ -254,3 +262,97 @@ def test_a_late_older_upsert_never_overwrites_a_newer_segment_state(sqlite_url: 
     # THEN the segment stays deleted
     assert (stale.skipped, stale.statements) == (1, 0)
     assert rows(sqlite_url, "SELECT count(*) FROM segments") == [(0,)]
+
+
+class _WatchedTarget(CountingTarget):
+    """Logs each transaction's profiles, counts those running at once, and can hold a transaction until
+    the worker claims the next chunk (which only a pipelined worker does meanwhile)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.log: list[list[str]] = []
+        self.running = self.most_at_once = 0
+        self.next_claim = threading.Event()
+        self.held_until_next_claim: list[bool] = []
+
+    def execute(self, statements: list[str]) -> object:
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            self.log.append(re.findall(r"'(\w+)'", " ".join(statements)))
+            if len(self.log) == 1:
+                self.held_until_next_claim.append(self.next_claim.wait(timeout=10))
+            time.sleep(0.01)
+            return super().execute(statements)
+        finally:
+            self.running -= 1
+
+
+class _SignallingLedger(InMemoryLedgerStore):
+    def __init__(self, target: _WatchedTarget, fail_at_claim: int = 0) -> None:
+        super().__init__()
+        self.target, self.claims, self.fail_at_claim = target, 0, fail_at_claim
+
+    def claim_many(
+        self, integration_id: str, segment_id: int, memberships: Sequence[MembershipLike]
+    ) -> list[Membership | None]:
+        self.claims += 1
+        if self.claims == 2:
+            self.target.next_claim.set()
+        if self.claims == self.fail_at_claim:
+            raise StoreError("DynamoDB is unreachable")
+        return super().claim_many(integration_id, segment_id, memberships)
+
+
+def _watched(url: str, batch_size: int, fail_at_claim: int = 0) -> tuple[SyncWorker, _WatchedTarget, _SignallingLedger]:
+    run_sql(url, "CREATE TABLE m (seg int, client text, name text, PRIMARY KEY (seg, client), CHECK (client != 'bad'))")
+    config = integration(url, TEMPLATES, batch_size=batch_size)
+    target = _WatchedTarget(url)
+    ledger = _SignallingLedger(target, fail_at_claim)
+    return (
+        SyncWorker(lambda account_id: [config], ledger, InMemoryStatsStore(), targets=lambda i: target),
+        target,
+        ledger,
+    )
+
+
+def test_the_next_chunk_is_claimed_while_a_transaction_runs_and_transactions_never_overlap(sqlite_url: str) -> None:
+    worker, target, _ = _watched(sqlite_url, batch_size=2)
+    profiles = ["a", "b", "c", "d", "e", "f", "g"]
+    switching = sys.getswitchinterval()
+
+    report = worker.process(messages([event("segment.profiles_added", profiles)]))
+
+    # The first transaction was held until the second chunk's claim: a worker that waited for the
+    # transaction before claiming on would have timed out here.
+    assert target.held_until_next_claim == [True]
+    assert target.most_at_once == 1
+    assert target.log == [["a", "b"], ["c", "d"], ["e", "f"], ["g"]]
+    assert (report.profiles, report.statements, report.failed_message_ids) == (7, 7, set())  # one per profile
+    assert rows(sqlite_url, "SELECT client FROM m ORDER BY client") == [(p,) for p in profiles]
+    assert sys.getswitchinterval() == switching  # the pipeline's shorter switch interval is put back
+
+
+def test_a_bad_row_is_isolated_before_the_next_chunk_runs(sqlite_url: str) -> None:
+    worker, target, _ = _watched(sqlite_url, batch_size=4)
+    batch = messages([event("segment.profiles_added", ["a", "b", "c", "bad", "e", "f"])])
+
+    report = worker.process(batch)
+
+    # The same transactions, in the same order, as without the pipeline: the failing chunk is split until
+    # the bad row is alone, and only then does the chunk after it run.
+    assert target.log == [["a", "b", "c", "bad"], ["a", "b"], ["c", "bad"], ["c"], ["bad"], ["e", "f"]]
+    assert target.most_at_once == 1
+    assert report.profiles == 5 and report.failed_message_ids == {batch[0].message_id}
+    assert rows(sqlite_url, "SELECT client FROM m ORDER BY client") == [("a",), ("b",), ("c",), ("e",), ("f",)]
+
+
+def test_a_failure_while_a_transaction_runs_returns_only_after_it_ended(sqlite_url: str) -> None:
+    # GIVEN the ledger failing at the second chunk's claim, while the first chunk's transaction runs
+    worker, target, _ = _watched(sqlite_url, batch_size=2, fail_at_claim=2)
+
+    with pytest.raises(StoreError):
+        worker.process(messages([event("segment.profiles_added", ["a", "b", "c"])]))
+
+    # THEN nothing of the batch is still running on the target once the worker has given up
+    assert target.running == 0 and target.log == [["a", "b"]]

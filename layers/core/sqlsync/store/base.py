@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from sqlsync.customers.merge import Stamped
 from sqlsync.models.connectors import Connector
@@ -39,6 +39,20 @@ class Membership(NamedTuple):
     version: str
     state: MembershipState
     fields: Mapping[str, Any] = MappingProxyType({})
+
+
+class MembershipLike(Protocol):
+    """What a claim reads: a Membership, or the sync worker's own per-profile tuple, passed as it is
+    rather than copied into a Membership per profile."""
+
+    @property
+    def profile_id(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def state(self) -> MembershipState: ...
+    @property
+    def fields(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -82,11 +96,11 @@ class LedgerStore(ABC):
         after a commit, which usually finds nothing moved."""
 
     @abstractmethod
-    def claim(self, integration_id: str, segment_id: int, membership: Membership) -> Membership | None:
+    def claim(self, integration_id: str, segment_id: int, membership: MembershipLike) -> Membership | None:
         """Store `membership` unless a strictly newer entry exists. None when stored, else that entry."""
 
     def claim_many(
-        self, integration_id: str, segment_id: int, memberships: Sequence[Membership]
+        self, integration_id: str, segment_id: int, memberships: Sequence[MembershipLike]
     ) -> list[Membership | None]:
         """`claim` for each membership, results in the same order. Stores with network latency override
         this to claim concurrently; each claim stays its own conditional write."""

@@ -57,6 +57,7 @@ from sqlsync.store.base import (
     ImportStore,
     LedgerStore,
     Membership,
+    MembershipLike,
     MembershipState,
     Pending,
     StatsBucket,
@@ -357,7 +358,7 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
                 found[item["sk"]["S"][len(_PROFILE) :]] = item["version"]["S"]
         return found
 
-    def claim(self, integration_id: str, segment_id: int, membership: Membership) -> Membership | None:
+    def claim(self, integration_id: str, segment_id: int, membership: MembershipLike) -> Membership | None:
         stored = self._set_unless_newer(
             _key(_ledger_pk(integration_id, segment_id), _PROFILE + membership.profile_id),
             {
@@ -369,7 +370,7 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
         return None if stored is None else _membership(stored)
 
     def claim_many(
-        self, integration_id: str, segment_id: int, memberships: Sequence[Membership]
+        self, integration_id: str, segment_id: int, memberships: Sequence[MembershipLike]
     ) -> list[Membership | None]:
         """One conditional write per profile (BatchWriteItem takes no conditions, and TransactWriteItems
         fails whole on one), spread over `claim_threads` threads, each claiming a contiguous slice: one

@@ -48,6 +48,7 @@ from sqlsync.store.base import (
     ImportStore,
     LedgerStore,
     Membership,
+    MembershipLike,
     MembershipState,
     Pending,
     StatsBucket,
@@ -105,14 +106,15 @@ class InMemoryConfigStore(ConfigStore):
             return self._bodies.pop((kind, object_id), None) is not None
 
 
-@dataclass(frozen=True)
-class _Entry:
-    version: str
-    state: MembershipState
-    fields: str
+_Entry = tuple[str, MembershipState, str]
+"""A ledger item: version, state, fields as JSON. A plain tuple: one is made per profile synced, and a
+class instance costs twenty times more to make on the sync path (`make bench`)."""
+_VERSION = 0
 
-    def membership(self, profile_id: str) -> Membership:
-        return Membership(profile_id, self.version, self.state, load_fields(self.fields))
+
+def _membership(profile_id: str, entry: _Entry) -> Membership:
+    version, state, fields = entry
+    return Membership(profile_id, version, state, load_fields(fields))
 
 
 @dataclass
@@ -155,39 +157,31 @@ class InMemoryLedgerStore(LedgerStore):
             self.calls["BatchGetItem"] += math.ceil(len(wanted) / BATCH_GET_KEYS)
             entries = self._segments.get((integration_id, segment_id), {})
             found = {profile_id: entries[profile_id] for profile_id in wanted if profile_id in entries}
-        return {profile_id: entry.membership(profile_id) for profile_id, entry in found.items()}
+        return {profile_id: _membership(profile_id, entry) for profile_id, entry in found.items()}
 
     def get_versions(self, integration_id: str, segment_id: int, profile_ids: Sequence[str]) -> dict[str, str]:
         wanted = dict.fromkeys(profile_ids)
         with self._lock:
             self.calls["BatchGetItem"] += math.ceil(len(wanted) / BATCH_GET_KEYS)
             entries = self._segments.get((integration_id, segment_id), {})
-            return {profile_id: entries[profile_id].version for profile_id in wanted if profile_id in entries}
+            return {profile_id: entries[profile_id][_VERSION] for profile_id in wanted if profile_id in entries}
 
-    def claim(self, integration_id: str, segment_id: int, membership: Membership) -> Membership | None:
-        entry = _Entry(membership.version, membership.state, dump_fields(membership.fields))
-        with self._lock:
-            self.calls["UpdateItem"] += 1
-            entries = self._segments.setdefault((integration_id, segment_id), {})
-            stored = entries.get(membership.profile_id)
-            if stored is not None and stored.version > membership.version:
-                return stored.membership(membership.profile_id)
-            entries[membership.profile_id] = entry
-            return None
+    def claim(self, integration_id: str, segment_id: int, membership: MembershipLike) -> Membership | None:
+        return self.claim_many(integration_id, segment_id, [membership])[0]
 
     def claim_many(
-        self, integration_id: str, segment_id: int, memberships: Sequence[Membership]
+        self, integration_id: str, segment_id: int, memberships: Sequence[MembershipLike]
     ) -> list[Membership | None]:
         """Every claim under one lock acquisition: still one conditional write each, as counted."""
-        entries = [_Entry(m.version, m.state, dump_fields(m.fields)) for m in memberships]
+        entries: list[_Entry] = [(m.version, m.state, dump_fields(m.fields)) for m in memberships]
         results: list[Membership | None] = []
         with self._lock:
             self.calls["UpdateItem"] += len(memberships)
             stored_entries = self._segments.setdefault((integration_id, segment_id), {})
             for membership, entry in zip(memberships, entries, strict=True):
                 stored = stored_entries.get(membership.profile_id)
-                if stored is not None and stored.version > membership.version:
-                    results.append(stored.membership(membership.profile_id))
+                if stored is not None and stored[_VERSION] > membership.version:
+                    results.append(_membership(membership.profile_id, stored))
                 else:
                     stored_entries[membership.profile_id] = entry
                     results.append(None)
@@ -218,16 +212,16 @@ class InMemoryLedgerStore(LedgerStore):
             self.calls["Query"] += 1
             entries = sorted(self._segments.get((integration_id, segment_id), {}).items())
         for profile_id, entry in entries:
-            if entry.version > newer_than:
-                yield entry.membership(profile_id)
+            if entry[_VERSION] > newer_than:
+                yield _membership(profile_id, entry)
 
     def members_since(self, integration_id: str, segment_id: int, oldest: str) -> Iterator[Membership]:
         with self._lock:
             self.calls["Query"] += 1
             entries = sorted(self._segments.get((integration_id, segment_id), {}).items())
         for profile_id, entry in entries:
-            if entry.version >= oldest:
-                yield entry.membership(profile_id)
+            if entry[_VERSION] >= oldest:
+                yield _membership(profile_id, entry)
 
     def forget_segment(self, integration_id: str, segment_id: int) -> None:
         key = (integration_id, segment_id)

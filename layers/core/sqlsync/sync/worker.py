@@ -20,6 +20,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -29,6 +30,7 @@ from pydantic import ValidationError
 from sqlsync.collector import collector_paused
 from sqlsync.connectors import Target, TargetError
 from sqlsync.dialects.exceptions import RenderError
+from sqlsync.gil import prompt_handoffs
 from sqlsync.models.events import CatchUpRequest, EventType, ResyncRequest, Segment, SegmentEvent
 from sqlsync.models.integrations import Integration
 from sqlsync.store.base import (
@@ -70,9 +72,6 @@ class Change(NamedTuple):
     message_id: str
     event: SegmentEvent
 
-    def membership(self) -> Membership:
-        return Membership(self.profile_id, self.version, self.state, self.fields)
-
 
 @dataclass
 class SyncReport:
@@ -104,6 +103,15 @@ class SyncWorker:
         self.queue = queue
         """The sync queue, for the delayed flush of a batch gathered under a batch_timeout. Without it
         (tests, tools) batch_timeout is not honoured: every delivery is applied at once."""
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The thread that runs the chunks' transactions while the next chunk is prepared (one: a run's
+        transactions go to its target one at a time, in order)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="sync-execute")
+        return self._executor
 
     def process(self, messages: Sequence[QueueMessage]) -> SyncReport:
         """Apply a batch of queue messages; the report names the messages to retry."""
@@ -324,18 +332,38 @@ class _SegmentRun:
     def apply_profiles(self, changes: list[Change]) -> None:
         if not changes:
             return
-        integration_id, segment_id = self.integration.id, self.segment_id
-        cleared = self.ledger.get_cleared(integration_id, segment_id)
+        cleared = self.ledger.get_cleared(self.integration.id, self.segment_id)
         fresh = [change for change in changes if cleared is None or change.version > cleared]
-        claims = self.ledger.claim_many(integration_id, segment_id, [change.membership() for change in fresh])
-        claimed = [change for change, newer in zip(fresh, claims, strict=True) if newer is None]
-        self.skipped += len(changes) - len(claimed)
+        self.skipped += len(changes) - len(fresh)
         if self.holding:
+            claimed = self.claim(fresh)
             self.held += len(claimed)
             for change in claimed:
                 self.note_held(change.version)
             return
-        self.apply_ledger(claimed)
+        self.apply_chunks(self.claimed_chunks(fresh))
+
+    def claim(self, changes: list[Change]) -> list[Change]:
+        """The changes whose ledger claim succeeded (the others are older than the ledger: skipped)."""
+        claims = self.ledger.claim_many(self.integration.id, self.segment_id, changes)
+        claimed = [change for change, newer in zip(changes, claims, strict=True) if newer is None]
+        self.skipped += len(changes) - len(claimed)
+        return claimed
+
+    def claimed_chunks(self, changes: list[Change]) -> Iterator[list[Change]]:
+        """Chunks like `chunks`, claimed a chunk's worth at a time as they are asked for: the claims of the
+        next chunk run while the pipeline executes this one."""
+        size = self.integration.batch_size
+        for state in ("in", "out"):
+            same_state = [change for change in changes if change.state == state]
+            ready: list[Change] = []
+            for start in range(0, len(same_state), size):
+                ready += self.claim(same_state[start : start + size])
+                if len(ready) >= size:
+                    yield ready[:size]
+                    ready = ready[size:]
+            if ready:
+                yield ready
 
     def apply_segment_event(self, event: SegmentEvent, message_id: str) -> None:
         integration_id, segment_id = self.integration.id, self.segment_id
@@ -513,11 +541,55 @@ class _SegmentRun:
 
     def apply_ledger(self, changes: Sequence[Change], count: bool = True) -> None:
         """Apply changes in chunks, each bisected on bad rows and checked again after its commit."""
-        for chunk in self.chunks(changes):
-            applied = self.execute_bisecting(chunk)
-            if count:
-                self.profiles += len(applied)
-            self.reconcile(applied)
+        self.apply_chunks(self.chunks(changes), count)
+
+    def apply_chunks(self, chunks: Iterator[list[Change]], count: bool = True) -> None:
+        """Execute the chunks in order, one transaction at a time, pipelined: while a chunk's transaction
+        runs on the executor thread (waiting on the database), the next chunk is claimed and rendered here,
+        and the chunk before is checked against the ledger. A chunk's outcome is handled (bisected on bad
+        rows) before the next is sent, so the target sees the transactions it would see without the
+        pipeline; profiles whose entry moved on meanwhile are applied again once all chunks are done."""
+        in_flight: tuple[list[Change], Future[int]] | None = None
+        moved: list[Change] = []
+        with prompt_handoffs():
+            try:
+                for chunk in chunks:
+                    try:
+                        statements: list[str] | None = self.render(chunk)
+                    except RenderError:
+                        statements = None  # a bad row: bisected below, once the chunk before it is done
+                    done = self.finish(*in_flight) if in_flight is not None else []
+                    in_flight = None
+                    if statements:
+                        in_flight = (chunk, self.worker.executor.submit(self.run_transaction, statements))
+                    elif statements is None:
+                        done = done + self.execute_bisecting(chunk)
+                    else:
+                        done = done + chunk  # the template renders nothing for it: nothing to run
+                    moved += self.committed(done, count)  # while the next chunk's transaction runs
+                if in_flight is not None:
+                    done = self.finish(*in_flight)
+                    in_flight = None
+                    moved += self.committed(done, count)
+            finally:
+                if in_flight is not None:  # leaving on an error: nothing of this run may run on after it
+                    wait([in_flight[1]])
+        self.reconcile(moved)
+
+    def finish(self, chunk: list[Change], transaction: Future[int]) -> list[Change]:
+        """Wait for a chunk's transaction; bisect it if it failed on its data (a transient error raises).
+        The changes that committed."""
+        try:
+            self.statements += transaction.result()
+        except TargetError as exc:
+            return self.bisect(chunk, exc)
+        return chunk
+
+    def committed(self, applied: list[Change], count: bool) -> list[Change]:
+        """Count the changes that committed; those whose ledger entry moved on meanwhile, to apply again."""
+        if count:
+            self.profiles += len(applied)
+        return self.moved_on(applied)
 
     def run_template(self, event: SegmentEvent, label: str, message_id: str) -> bool:
         """Run the template of a segment event (none set: nothing to do); False when it failed (recorded)."""
@@ -542,16 +614,20 @@ class _SegmentRun:
             self.execute(self.render(chunk))
             return chunk
         except (RenderError, TargetError) as exc:
-            if isinstance(exc, TargetError) and exc.transient:
-                raise
-            if isinstance(exc, TargetError) and exc.statement_level:
-                self.failed.update(change.message_id for change in chunk)
-                self.record_failure(chunk[0].message_id, f"{len(chunk)} profile(s) not applied: {exc}")
-                return []
-            if len(chunk) == 1:
-                change = chunk[0]
-                self.record_failure(change.message_id, f"profile {change.profile_id}: {exc}")
-                return []
+            return self.bisect(chunk, exc)
+
+    def bisect(self, chunk: list[Change], exc: RenderError | TargetError) -> list[Change]:
+        """The changes of a failed chunk that commit when it is split until the failing ones are alone."""
+        if isinstance(exc, TargetError) and exc.transient:
+            raise exc
+        if isinstance(exc, TargetError) and exc.statement_level:
+            self.failed.update(change.message_id for change in chunk)
+            self.record_failure(chunk[0].message_id, f"{len(chunk)} profile(s) not applied: {exc}")
+            return []
+        if len(chunk) == 1:
+            change = chunk[0]
+            self.record_failure(change.message_id, f"profile {change.profile_id}: {exc}")
+            return []
         middle = len(chunk) // 2
         return self.execute_bisecting(chunk[:middle]) + self.execute_bisecting(chunk[middle:])
 
@@ -573,18 +649,21 @@ class _SegmentRun:
     def execute(self, statements: list[str]) -> None:
         """One transaction; one that loses a race with another (deadlock, serialization failure) runs again
         at once, a few times, before it counts as the target's failure."""
-        if not statements:
-            return
+        if statements:
+            self.statements += self.run_transaction(statements)
+
+    def run_transaction(self, statements: list[str]) -> int:
+        """Run the statements in one transaction, again if it loses a race; the number of statements run."""
         for attempt in range(CONFLICT_ATTEMPTS):
             try:
                 self.target.execute(statements)
-                break
+                return len(statements)
             except TargetError as exc:
                 if not exc.conflict or attempt + 1 == CONFLICT_ATTEMPTS:
                     raise
                 logger.info("integration %s: %s; running the transaction again", self.integration.id, exc)
                 time.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2**attempt))
-        self.statements += len(statements)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def compiled(self, source: str) -> CompiledTemplate:
         return compile_template(source, self.target.dialect, self.integration.name)
@@ -594,31 +673,43 @@ class _SegmentRun:
         self.failed.add(message_id)
         self.errors.append(message)
 
-    def reconcile(self, applied: list[Change]) -> None:
-        """Apply again every profile whose ledger entry moved on while this chunk ran."""
-        integration_id, segment_id = self.integration.id, self.segment_id
+    def reconcile(self, redo: list[Change]) -> None:
+        """Apply changes again until none has moved on meanwhile: the last SQL to commit is the newest."""
         for _ in range(RECONCILE_ROUNDS):
-            if not applied:
+            if not redo:
                 return
-            versions = self.ledger.get_versions(integration_id, segment_id, [change.profile_id for change in applied])
-            cleared = self.ledger.get_cleared(integration_id, segment_id) or ""
-            moved = [
-                change
-                for change in applied
-                if change.profile_id in versions and max(versions[change.profile_id], cleared) != change.version
-            ]
-            if not moved:
-                return
-            current = self.ledger.get_members(integration_id, segment_id, [change.profile_id for change in moved])
-            redo: list[Change] = []
-            for change in moved:
-                entry = current[change.profile_id]
-                if cleared > entry.version:
-                    entry = entry._replace(version=cleared, state="out")
-                redo.append(_as_change(entry, change.message_id, change.event))
             applied = [change for chunk in self.chunks(redo) for change in self.execute_bisecting(chunk)]
-        if applied:
-            logger.warning("integration %s: profiles still changing after %d rounds", integration_id, RECONCILE_ROUNDS)
+            redo = self.moved_on(applied)
+        if redo:
+            logger.warning(
+                "integration %s: profiles still changing after %d rounds", self.integration.id, RECONCILE_ROUNDS
+            )
+
+    def moved_on(self, applied: list[Change]) -> list[Change]:
+        """The profiles whose ledger entry moved on (another worker, a clear) while their change ran, in the
+        ledger's current state."""
+        if not applied:
+            return []
+        integration_id, segment_id = self.integration.id, self.segment_id
+        versions = self.ledger.get_versions(integration_id, segment_id, [change.profile_id for change in applied])
+        cleared = self.ledger.get_cleared(integration_id, segment_id) or ""
+        moved = [
+            change
+            for change in applied
+            # max(version, cleared) != change.version, without a call per profile
+            if (version := versions.get(change.profile_id)) is not None
+            and (version if version > cleared else cleared) != change.version
+        ]
+        if not moved:
+            return []
+        current = self.ledger.get_members(integration_id, segment_id, [change.profile_id for change in moved])
+        redo: list[Change] = []
+        for change in moved:
+            entry = current[change.profile_id]
+            if cleared > entry.version:
+                entry = entry._replace(version=cleared, state="out")
+            redo.append(_as_change(entry, change.message_id, change.event))
+        return redo
 
 
 def _held_under_mark(pending: Pending | None) -> Pending | None:
