@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlsync.dialects import Dialect, dialect_for
 from sqlsync.dialects.connect import ConnectOptions
@@ -52,6 +54,7 @@ class Target:
             with self._lock:
                 if self._engine is None:
                     engine = create_engine(self.url, **self.base_dialect.engine_options(self.options))
+                    self.base_dialect.configure_pool(engine)
                     on_connect = self.base_dialect.on_connect(self.options)
                     if on_connect is not None:
                         from sqlalchemy import event
@@ -65,23 +68,37 @@ class Target:
     def dialect(self) -> Dialect:
         """The dialect refined by the session's settings (MySQL's sql_mode...), read on first use."""
         if self._dialect is None:
-            with self._guard(), self.engine.connect() as connection:
+            with self.connection() as connection:
                 self._dialect = self.base_dialect.refine(lambda sql: connection.exec_driver_sql(sql).scalar())
         return self._dialect
 
     def server_version(self) -> str:
         """Connect and ask the server's version (validation)."""
-        with self._guard(), self.engine.connect() as connection:
+        with self.connection() as connection:
             return str(connection.exec_driver_sql(self.base_dialect.version_query).scalar())
 
     def execute(self, statements: Sequence[str]) -> ExecutionResult:
         """Run the statements in one transaction: all commit or none."""
         started = time.perf_counter()
-        with self._guard(), self.engine.begin() as connection:
+        with self.connection() as connection, connection.begin():
             raw = connection.execution_options(no_parameters=True)
             for statement in statements:
                 raw.exec_driver_sql(statement)
         return ExecutionResult(len(statements), time.perf_counter() - started)
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A pooled connection (sqlalchemy.Connection), errors translated to TargetError.
+
+        A bare socket error from the driver (pg8000 raises some unwrapped) is no disconnect to SQLAlchemy:
+        the connection is invalidated here, else it would go back to the pool as if sound, and be used
+        again unchecked within the pool's idle allowance (dialects/pool.py)."""
+        with self._guard(), self.engine.connect() as connection:
+            try:
+                yield connection
+            except OSError:
+                connection.invalidate()
+                raise
 
     def _guard(self) -> _TranslateErrors:
         return _TranslateErrors(self.base_dialect)

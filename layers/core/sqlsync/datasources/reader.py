@@ -23,7 +23,7 @@ def reflect(target: Target, schema: str | None, table: str) -> Any:
     """The table as the catalog describes it (sqlalchemy.Table), or DataSourceError naming what is missing."""
     import sqlalchemy as sa
 
-    with target._guard(), target.engine.connect() as connection:
+    with target.connection() as connection:
         inspector = sa.inspect(connection)
         schemas = inspector.get_schema_names()
         if schema is not None and schema not in schemas:
@@ -55,7 +55,7 @@ def rows_by_contact(
     found: dict[str, list[dict[str, Any]]] = {contact: [] for contact in contacts}
     order = list(table.primary_key.columns) or [key]
     statement = sa.select(table).where(key.in_(sa.bindparam("contacts", expanding=True))).order_by(*order)
-    with target._guard(), target.engine.connect() as connection:
+    with target.connection() as connection:
         for row in connection.execute(statement, {"contacts": list(contacts)}).mappings():
             kept = found.setdefault(str(row[contact_column]), [])
             if len(kept) < limit:
@@ -79,7 +79,7 @@ def matching_contacts(
         .order_by(key)
         .limit(limit)
     )
-    with target._guard(), target.engine.connect() as connection:
+    with target.connection() as connection:
         return [str(value) for value in connection.execute(statement).scalars()]
 
 

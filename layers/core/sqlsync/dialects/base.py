@@ -225,10 +225,12 @@ class Dialect:
         return self
 
     def engine_options(self, options: ConnectOptions) -> dict[str, object]:
-        """SQLAlchemy create_engine options: a small pool per warm Lambda, connections checked before use
-        (a frozen Lambda's idle connections die) and recycled, and the driver's connect timeout."""
+        """SQLAlchemy create_engine options: a small pool per warm Lambda, connections recycled, and the
+        driver's connect timeout. Checked after an idle spell and reset by `configure_pool` instead of
+        SQLAlchemy's ping and rollback around every transaction."""
         engine: dict[str, object] = {
-            "pool_pre_ping": True,
+            "pool_pre_ping": False,
+            "pool_reset_on_return": None,
             "pool_size": 2,
             "pool_recycle": 300,
             "connect_args": self.connect_args(options),
@@ -237,6 +239,17 @@ class Dialect:
         if connect is not None:
             engine["module"] = DriverModule(self.driver, connect)
         return engine
+
+    def configure_pool(self, engine: Any) -> None:
+        """Ping a pooled connection at checkout after an idle spell, roll back at checkin when needed."""
+        from sqlsync.dialects import pool
+
+        pool.configure(engine, self.in_transaction)
+
+    def in_transaction(self, dbapi_connection: Any) -> bool | None:
+        """Whether the driver's connection has a transaction open; None when the driver cannot tell (the
+        pool then rolls back, as SQLAlchemy does by default)."""
+        return None
 
     def connect_args(self, options: ConnectOptions) -> dict[str, object]:
         """Driver keyword arguments for the timeouts and TLS of `options`. They win over DSN options of the

@@ -82,6 +82,11 @@ class MySQLDialect(Dialect):
     def default_schema(self, database: str | None) -> str | None:
         return database or None  # a MySQL schema is a database: the connector's
 
+    def in_transaction(self, dbapi_connection: Any) -> bool | None:
+        # PyMySQL keeps the status flags of the server's last OK packet; bit 1 is SERVER_STATUS_IN_TRANS.
+        status = getattr(dbapi_connection, "server_status", None)
+        return bool(status & 1) if isinstance(status, int) else None
+
     def refine(self, scalar: Callable[[str], object]) -> Dialect:
         return MySQLDialect.from_sql_mode(str(scalar("SELECT @@SESSION.sql_mode") or ""))
 

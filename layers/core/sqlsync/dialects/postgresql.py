@@ -90,6 +90,12 @@ class PostgreSQLDialect(Dialect):
     def is_statement_error(self, error: BaseException) -> bool:
         return _sqlstate(error) in _STATEMENT_SQLSTATES
 
+    def in_transaction(self, dbapi_connection: Any) -> bool | None:
+        # pg8000 keeps the status of the server's last ReadyForQuery: b"I" idle, b"T" in a transaction,
+        # b"E" in a failed one (None before the first query).
+        status = getattr(dbapi_connection, "_transaction_status", None)
+        return status != b"I" if isinstance(status, bytes) else None
+
     def is_conflict(self, error: BaseException) -> bool:
         # serialization_failure, deadlock_detected, lock_not_available
         return _sqlstate(error) in ("40001", "40P01", "55P03")

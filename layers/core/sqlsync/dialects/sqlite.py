@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlsync.dialects.base import Dialect
 from sqlsync.dialects.connect import ConnectOptions
@@ -25,6 +25,9 @@ class SQLiteDialect(Dialect):
     def engine_options(self, options: ConnectOptions) -> dict[str, object]:
         # A local file: SQLAlchemy's default SQLite pool, no network to time out or go stale.
         return {}
+
+    def configure_pool(self, engine: Any) -> None:
+        return None  # SQLAlchemy's default reset; nothing to ping
 
     def is_transient(self, error: BaseException) -> bool:
         # sqlite3 reports both "no such table" and "database is locked" as OperationalError.

@@ -99,7 +99,7 @@ class ExportWriter:
         export = self._export(schema, dataset)
         done: list[str] = []
         try:
-            with self.target._guard(), self.target.engine.begin() as connection:
+            with self.target.connection() as connection, connection.begin():
                 if not export.schema_exists(connection):
                     raise ExportError(
                         f"the schema {schema!r} does not exist in the target database, or its user has no privilege"
@@ -127,7 +127,7 @@ class ExportWriter:
             batch = export.encode(rows)
             if batch is None:
                 return 0
-            with self.target._guard(), self.target.engine.begin() as connection:
+            with self.target.connection() as connection, connection.begin():
                 return export.write(connection, batch)
         except RenderError as exc:
             raise ExportError(str(exc)) from None
