@@ -3,6 +3,7 @@ new messages (sqlsync.hooks.dispatch), so only messages that could not be requeu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -23,6 +24,25 @@ metrics = Metrics()
 _dispatcher: HookDispatcher | None = None
 
 
+class _DataSources:
+    """The accounts' data sources (trigger enrichment), made on first use: a batch whose events ask for none
+    never loads the database code."""
+
+    def __init__(self, config: DynamoDBConfigStore, secrets: SecretsManagerStore, ttl: float) -> None:
+        self.config, self.secrets, self.ttl = config, secrets, ttl
+        self._service: Any = None
+
+    def lookup(self, account_id: int, name: str, contacts: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        if self._service is None:
+            from sqlsync.datasources.service import DataSourceService
+            from sqlsync.sync.targets import TargetResolver
+
+            targets = TargetResolver(self.config, self.secrets, ttl=self.ttl)
+            self._service = DataSourceService(self.config, targets.by_connector, source_ttl=self.ttl)
+        rows: dict[str, list[dict[str, Any]]] = self._service.lookup(account_id, name, contacts)
+        return rows
+
+
 def dispatcher() -> HookDispatcher:
     """Stores, caches and open connections are made on first use and kept for the life of the warm Lambda."""
     global _dispatcher
@@ -30,15 +50,17 @@ def dispatcher() -> HookDispatcher:
         settings = Settings.from_env()
         config = DynamoDBConfigStore(settings.config_table)
         hooks: TtlCache[str, Hook | None] = TtlCache(settings.config_cache_seconds)
+        secrets = SecretsManagerStore()
         _dispatcher = HookDispatcher(
             hooks=lambda hook_id: hooks.get(hook_id, config.get_hook),
-            senders=SenderPool(SecretsManagerStore(), settings.hook_allow_private_destinations),
+            senders=SenderPool(secrets, settings.hook_allow_private_destinations),
             stats=DynamoDBStatsStore(settings.stats_table),
             retries=SQSSink(settings.hook_queue_url),
             dead_letters=SQSSink(settings.hook_dlq_url),
             retry_times=settings.hook_retry_times,
             retry_period_seconds=settings.hook_retry_period_seconds,
             contents=DynamoDBContentStore(settings.content_table),
+            data_sources=_DataSources(config, secrets, settings.config_cache_seconds),
         )
     return _dispatcher
 

@@ -20,7 +20,7 @@ from sqlsync.models.hooks import Hook
 from sqlsync.models.ingest import EventBatch, EventsBody, events_of
 from sqlsync.settings import Settings
 from sqlsync.sync.cache import TtlCache
-from sqlsync.sync.exceptions import PayloadTooLargeError, UnencodableValueError
+from sqlsync.sync.exceptions import IngestFieldError, PayloadTooLargeError, UnencodableValueError, UnknownNameError
 from sqlsync.sync.ingest import ingest
 from sqlsync.sync.queue import MessageSink, SQSSink
 
@@ -49,11 +49,13 @@ def fanout() -> HookFanout:
         settings = Settings.from_env()
         config = DynamoDBConfigStore(settings.config_table)
         cache: TtlCache[int, list[Hook]] = TtlCache(settings.config_cache_seconds)
+        sources: TtlCache[int, frozenset[str]] = TtlCache(settings.config_cache_seconds)
         _fanout = HookFanout(
             lambda account: cache.get(account, config.list_hooks),
             SQSSink(settings.hook_queue_url),
             DynamoDBContentStore(settings.content_table),
             timedelta(hours=settings.hook_content_retention_hours),
+            data_sources_of=lambda account: sources.get(account, config.data_source_names),
         )
     return _fanout
 
@@ -82,13 +84,13 @@ def _too_large(exc: PayloadTooLargeError) -> Response[str]:
     return error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(exc), [{"field": exc.field, "message": exc.message}])
 
 
-def _unencodable(exc: UnencodableValueError) -> Response[str]:
+def _unprocessable(exc: IngestFieldError) -> Response[str]:
     return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc), [{"field": exc.field, "message": exc.message}])
 
 
 install_error_handlers(
     app,
-    {PayloadTooLargeError: _too_large, UnencodableValueError: _unencodable},
+    {PayloadTooLargeError: _too_large, UnencodableValueError: _unprocessable, UnknownNameError: _unprocessable},
 )
 
 

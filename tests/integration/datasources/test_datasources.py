@@ -3,8 +3,9 @@ with JSON-typed values, and segmented by conditions whose values are always boun
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,9 +16,16 @@ from sqlsync.connectors import Target, target_for
 from sqlsync.customers.service import CustomerService
 from sqlsync.datasources.exceptions import DataSourceError
 from sqlsync.datasources.service import DataSourceService
+from sqlsync.hooks.delivery import DeliveryResult, Outgoing
+from sqlsync.hooks.dispatch import HookDispatcher
+from sqlsync.hooks.fanout import HookFanout
 from sqlsync.models.connectors import Connector, ConnectorType
 from sqlsync.models.datasources import Condition, DataSourceIn
-from sqlsync.store.memory import InMemoryConfigStore, InMemoryCustomerStore
+from sqlsync.models.events import Profile
+from sqlsync.models.hooks import ActivityEvent, DataSourceRequest, Hook, HookEventType, HttpDestination
+from sqlsync.store.memory import InMemoryConfigStore, InMemoryCustomerStore, InMemoryStatsStore
+from sqlsync.sync.exceptions import UnknownNameError
+from sqlsync.sync.queue import InMemorySink, QueueMessage
 from testkit import run_sql
 
 pytestmark = pytest.mark.services
@@ -205,3 +213,71 @@ def test_names_are_unique_per_account_and_cannot_change(world: Any) -> None:
         service.update(ACCOUNT, "promo_codes", source_in(db, name="other"))
     assert service.update(ACCOUNT, "promo_codes", source_in(db, description="codes")) is not None
     assert service.delete(ACCOUNT, "promo_codes") and service.get(ACCOUNT, "promo_codes") is None
+
+
+def test_an_event_asking_for_a_data_source_is_delivered_with_its_rows_in_json_param(world: Any) -> None:
+    # GIVEN a hook, and a data source on the real database
+    service, config, db = world
+    service.create(ACCOUNT, source_in(db))
+    hook = Hook(
+        id="h-1",
+        account_id=ACCOUNT,
+        name="trigger",
+        event_types=[HookEventType.CLICK],
+        destination=HttpDestination(url="https://hooks.example.com/in"),
+        created_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC),
+    )
+    queue, received = InMemorySink(), _Received()
+    fanout = HookFanout(lambda account: [hook], queue, data_sources_of=config.data_source_names)
+    events = [
+        ActivityEvent(
+            id=f"evt-{n}",
+            type=HookEventType.CLICK,
+            account_id=ACCOUNT,
+            occurred_at=datetime.now(UTC),
+            profile=Profile(id=email),
+            data_sources=[DataSourceRequest(name="promo_codes")],
+        )
+        for n, email in enumerate(["dina@example.com", "ivan@example.com", "nobody@example.com"])
+    ]
+
+    # WHEN ingest queues the events and the dispatcher delivers them
+    fanout.send(fanout.plan(list(enumerate(events)), batch=True))
+    dispatcher = HookDispatcher(
+        hooks=lambda hook_id: hook,
+        senders=lambda _: received,
+        stats=InMemoryStatsStore(),
+        retries=InMemorySink(),
+        dead_letters=InMemorySink(),
+        data_sources=service,
+    )
+    report = dispatcher.process([QueueMessage(f"m{n}", body) for n, body in enumerate(queue.bodies)])
+
+    # THEN each event carries its contact's rows, as the rows API returns them, serialized in jsonParam
+    assert report.sent == 3
+    expected = service.rows(service.get(ACCOUNT, "promo_codes"), ["dina@example.com", "ivan@example.com"])
+    sent = {body["event_id"]: json.loads(body["jsonParam"]) for body in received.bodies}
+    assert sent == {
+        "evt-0": {"promo_codes": expected["dina@example.com"]},
+        "evt-1": {"promo_codes": expected["ivan@example.com"]},
+        "evt-2": {"promo_codes": []},
+    }
+    assert [row["promo_code"] for row in sent["evt-0"]["promo_codes"]] == ["AAAA-BBBB-DDDD", "CCCC"]
+
+    # AND an event asking for a data source the account does not have is refused at ingest, naming it
+    with pytest.raises(UnknownNameError) as raised:
+        fanout.plan([(0, events[0].model_copy(update={"data_sources": [DataSourceRequest(name="coupons")]}))], False)
+    assert raised.value.field == "data_sources[0].name"
+
+
+class _Received:
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    def send(self, batch: Sequence[Outgoing]) -> DeliveryResult:
+        self.bodies += [json.loads(item.json) for item in batch]
+        return DeliveryResult.success(len(batch))
+
+    def close(self) -> None:
+        pass

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 from sqlsync.hooks.wire import decode
 from sqlsync.local.demo import HookReceiver
-from testkit import Context, call, http, load_function, queued
+from testkit import Context, call, http, load_function, queued, run_sql
 
 AT = "2026-11-22T10:00:05Z"
 
@@ -239,3 +240,51 @@ def test_the_content_of_a_sent_message_rides_with_its_later_events_for_hooks_tha
         ("s1", {"html": "<p>Hi</p>"}),
         ("o1", {"html": "<p>Hi</p>"}),
     ]
+
+
+@pytest.mark.services
+def test_an_event_asking_for_a_data_source_reaches_the_receiver_with_its_rows(
+    loopback_allowed: dict[str, str], receiver: HookReceiver, postgres_url: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    # GIVEN a data source on the real PostgreSQL, and a hook to the receiver
+    schema = f"enrich_{uuid.uuid4().hex[:8]}"
+    run_sql(
+        postgres_url,
+        f"CREATE SCHEMA {schema}",
+        f"CREATE TABLE {schema}.promo_codes (id integer PRIMARY KEY, external_id text, promo_code text)",
+        f"INSERT INTO {schema}.promo_codes VALUES (2, 'p-e1', 'AAAA'), (3, 'p-e1', 'BBBB'), (4, 'other', 'CCCC')",
+    )
+    api, ingest, dispatcher = load_function("api"), load_function("ingest"), load_function("hook_dispatcher")
+    url = make_url(postgres_url)
+    connector = {"name": "pg", "type": "postgresql", "host": url.host, "port": url.port, "database": url.database}
+    connector |= {"username": url.username, "password": "unused-with-trust", "contact_key": "external_id"}
+    connector_id = call(api, http("POST", "/v1/connectors", connector))[1]["id"]
+    source = {"name": "promo_codes", "connector_id": connector_id, "schema_name": schema, "table": "promo_codes"}
+    assert call(api, http("POST", "/v1/data-sources", source))[0] == 201
+    call(api, http("POST", "/v1/hooks", hook_body(receiver.url)))
+
+    try:
+        # WHEN an event asks for it (the profile id is the contact key), and another asks for one that is not there
+        event = {**activity("e1"), "data_sources": ["promo_codes"]}
+        status, _ = call(ingest, http("POST", "/v1/events", event))
+        assert status == 202
+        wrong = {**activity("e2"), "data_sources": ["promo_codes", {"name": "coupons", "contact": "x"}]}
+        status, refused = call(ingest, http("POST", "/v1/events", {"events": [activity("e3"), wrong]}))
+        assert status == 422 and refused["errors"] == [
+            {"field": "events[1].data_sources[1].name", "message": "no data source named 'coupons' in this account"}
+        ]
+        dispatcher.lambda_handler({"Records": records(loopback_allowed["HookQueue"])}, Context())
+    finally:
+        run_sql(postgres_url, f"DROP SCHEMA {schema} CASCADE")
+
+    # THEN the receiver gets the contact's rows, serialized in jsonParam under the data source's name
+    [delivered] = json.loads(receiver.requests[-1][1])
+    assert delivered["event_id"] == "e1"
+    assert json.loads(delivered["jsonParam"]) == {
+        "promo_codes": [
+            {"id": 2, "external_id": "p-e1", "promo_code": "AAAA"},
+            {"id": 3, "external_id": "p-e1", "promo_code": "BBBB"},
+        ]
+    }

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlsync.connectors import TargetError
+from sqlsync.datasources.exceptions import UnknownDataSourceError
 from sqlsync.hooks.delivery import DeliveryResult, Outgoing
 from sqlsync.hooks.dispatch import HookDispatcher, stats_key
 from sqlsync.hooks.wire import decode, encode
@@ -18,7 +21,7 @@ from sqlsync.models.hooks import (
     HttpDestination,
     RabbitMQQueueDestination,
 )
-from sqlsync.store.memory import InMemoryStatsStore
+from sqlsync.store.memory import InMemoryContentStore, InMemoryStatsStore
 from sqlsync.sync.exceptions import EnqueueError
 from sqlsync.sync.queue import InMemorySink, QueueMessage
 
@@ -32,9 +35,11 @@ class Scripted:
     def __init__(self, *answers: DeliveryResult) -> None:
         self.answers = list(answers)
         self.batches: list[list[str]] = []
+        self.bodies: dict[str, dict[str, Any]] = {}
 
     def send(self, batch: Sequence[Outgoing]) -> DeliveryResult:
         self.batches.append([item.event_id for item in batch])
+        self.bodies.update({item.event_id: json.loads(item.json) for item in batch})
         if self.answers:
             return self.answers.pop(0)
         return DeliveryResult.success(len(batch))
@@ -92,6 +97,7 @@ def dispatcher(
         retry_times=4,
         retry_period_seconds=15,
         clock=lambda: AT,
+        **options,  # type: ignore[arg-type]
     )
     return built, retries, dead, stats
 
@@ -212,7 +218,6 @@ def test_kept_content_is_attached_only_for_hooks_that_include_it_and_only_until_
 
     from sqlsync.hooks.fanout import HookFanout
     from sqlsync.models.hooks import Message
-    from sqlsync.store.memory import InMemoryContentStore
 
     including = a_hook("h-1").model_copy(update={"include_content": True, "event_types": ["sent", "open"]})
     plain = a_hook("h-2", kind="rabbitmq").model_copy(update={"event_types": ["sent", "open"]})
@@ -341,3 +346,75 @@ def test_statistics_that_cannot_be_recorded_do_not_send_delivered_events_again()
     )
     report = run.process(deliveries("h-1", 2))
     assert (report.sent, report.failed_message_ids) == (2, set())
+
+
+class _Promos:
+    """Data-source rows from memory: `promo_codes` answers, `orders` is on a database that is down."""
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[int, str, list[str]]] = []
+
+    def lookup(self, account_id: int, name: str, contacts: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        self.queries.append((account_id, name, list(contacts)))
+        if name == "orders":
+            raise TargetError("connection refused", transient=True)
+        if name != "promo_codes":
+            raise UnknownDataSourceError("no data source of that name in this account (any more)")
+        return {contact: [{"code": contact.upper()}] for contact in contacts}
+
+
+def _asking(number: int, *lookups: tuple[str, str]) -> QueueMessage:
+    body = json.dumps({"event_id": f"e{number}", "event_type": "open"})
+    delivery = HookDelivery(hook_id="h-1", event_id=f"e{number}", key=f"p{number}", data_sources=list(lookups))
+    return QueueMessage(f"m-{number}", encode(delivery, body))
+
+
+def test_events_asking_for_data_sources_go_with_their_rows_in_json_param() -> None:
+    http, promos = Scripted(), _Promos()
+    run, retries, dead, stats = dispatcher({"h-1": a_hook(batch_size=10)}, {"h-1": http}, data_sources=promos)
+    batch = [
+        _asking(0, ("promo_codes", "a@x")),
+        _asking(1),
+        _asking(2, ("promo_codes", "b@x"), ("orders", "b@x")),
+        _asking(3, ("deleted", "a@x")),
+        _asking(4, ("promo_codes", "a@x")),
+    ]
+
+    report = run.process(batch)
+
+    # THEN the rows go as a JSON text (eSputnik's jsonParam) under the data source's name, one query each
+    assert http.batches == [["e0", "e1", "e4"]]
+    assert json.loads(http.bodies["e0"]["jsonParam"]) == {"promo_codes": [{"code": "A@X"}]}
+    assert "jsonParam" not in http.bodies["e1"]
+    assert sorted(promos.queries) == [
+        (1, "deleted", ["a@x"]),
+        (1, "orders", ["b@x"]),
+        (1, "promo_codes", ["a@x", "b@x"]),
+    ]
+    # AND an event whose database is down waits for a later attempt, as it came (rows are read again then)
+    [(retried, retried_body)] = [decode(body) for body in retries.bodies]
+    assert (retried.event_id, retried.attempt) == ("e2", 2)
+    assert retried.last_error == "data source 'orders' could not be read: connection refused"
+    assert retried.data_sources == [("promo_codes", "b@x"), ("orders", "b@x")] and "jsonParam" not in retried_body
+    # AND one asking for a data source that is gone is given up on, with the reason
+    [(given_up, _)] = [decode(body) for body in dead.bodies]
+    assert given_up.event_id == "e3" and given_up.last_error is not None and "'deleted'" in given_up.last_error
+    assert (report.sent, report.retried, report.dead_lettered) == (3, 1, 1)
+    [bucket] = stats.query(stats_key("h-1"), *EVER)
+    assert (bucket.profiles, bucket.retried, bucket.errors) == (3, 1, 1)
+
+
+def test_kept_content_and_data_source_rows_go_together() -> None:
+    http = Scripted()
+    contents = InMemoryContentStore()
+    contents.put((1, 9, "p0"), {"html": "<p>hi</p>"}, AT + timedelta(hours=1))
+    hook = a_hook(batch_size=10).model_copy(update={"include_content": True})
+    run, *_ = dispatcher({"h-1": hook}, {"h-1": http}, data_sources=_Promos(), contents=contents)
+    delivery = HookDelivery(
+        hook_id="h-1", event_id="e0", key="p0", content_key="1#9#p0", data_sources=[("promo_codes", "a@x")]
+    )
+
+    run.process([QueueMessage("m-0", encode(delivery, json.dumps({"event_id": "e0"})))])
+
+    assert http.bodies["e0"]["content"] == {"html": "<p>hi</p>"}
+    assert json.loads(http.bodies["e0"]["jsonParam"]) == {"promo_codes": [{"code": "A@X"}]}

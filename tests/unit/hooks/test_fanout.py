@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 from sqlsync.hooks.delivery import Outgoing
@@ -33,6 +34,7 @@ from sqlsync.models.hooks import (
     Message,
     Named,
 )
+from sqlsync.sync.exceptions import UnknownNameError
 from sqlsync.sync.queue import InMemorySink
 
 AT = datetime(2026, 11, 22, 10, 0, 5, 123456, tzinfo=UTC)
@@ -84,6 +86,8 @@ def expected_message(hook: Hook, event: ActivityEvent) -> str:
         "content_key": kept,
         "queued_at": QUEUED_AT,
     }
+    if event.data_sources:
+        envelope["data_sources"] = event.lookups()
     body = to_json(event_body(hook, event), inf_nan_mode="constants").decode()
     return to_json(envelope).decode() + "\n" + body
 
@@ -301,3 +305,50 @@ def test_event_dates_are_utc_with_microseconds_whatever_the_offset_or_second() -
 def test_the_webhook_id_is_the_hash_of_the_ids_as_json(ids: list[str]) -> None:
     batch = [Outgoing(event_id, "{}") for event_id in ids]
     assert webhook_id(batch) == "msg_" + hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:32]
+
+
+# Trigger enrichment ---------------------------------------------------------------------------------------
+
+
+def test_the_envelope_names_each_data_source_with_its_contact() -> None:
+    hook = make_hook()
+    event = make_event(data_sources=["promo_codes", {"name": "orders", "contact": "c-9"}])
+    fanout = HookFanout(
+        lambda account: [hook],
+        InMemorySink(),
+        clock=lambda: datetime.fromtimestamp(QUEUED_AT, UTC),
+        data_sources_of=lambda account: {"promo_codes", "orders"},
+    )
+
+    [body] = fanout.plan([(0, event)], batch=False).bodies
+
+    assert body == expected_message(hook, event)
+    delivery, sent = decode(body)
+    assert delivery.data_sources == [("promo_codes", "p-1"), ("orders", "c-9")]  # the profile id by default
+    assert "data_sources" not in json.loads(sent)  # the request is for the dispatcher, not the receiver
+
+
+def test_a_data_source_the_account_does_not_have_is_refused_naming_it() -> None:
+    fanout = HookFanout(lambda account: [], InMemorySink(), data_sources_of=lambda account: {"orders"})
+    events = [make_event(), make_event(id="evt-2", data_sources=["orders", "missing"])]
+
+    with pytest.raises(UnknownNameError) as raised:
+        fanout.plan(list(enumerate(events)), batch=True)  # refused even though no hook wants the event
+
+    assert raised.value.field == "events[1].data_sources[1].name"
+    assert raised.value.message == "no data source named 'missing' in this account"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"profile": None, "data_sources": ["orders"]}, "[0]: no contact to look up"),
+        ({"data_sources": ["orders", {"name": "orders", "contact": "x"}]}, "[1]: 'orders' is asked for twice"),
+        ({"data_sources": ["Orders"]}, "String should match pattern"),
+        ({"data_sources": [f"s{n}" for n in range(11)]}, "at most 10 items"),
+    ],
+)
+def test_data_sources_an_event_cannot_be_enriched_with_are_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        make_event(**changes)
+    assert message in str(raised.value)

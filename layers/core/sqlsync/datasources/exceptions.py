@@ -10,3 +10,7 @@ class DataSourceError(ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
+
+
+class UnknownDataSourceError(LookupError):
+    """The account has no data source of that name (an event asked for one deleted since, say)."""

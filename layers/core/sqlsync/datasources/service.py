@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlsync.connectors import Target
 from sqlsync.customers.ids import id_key
-from sqlsync.datasources.exceptions import DataSourceError
+from sqlsync.datasources.exceptions import DataSourceError, UnknownDataSourceError
 from sqlsync.datasources.reader import check_column, column_types, matching_contacts, reflect, rows_by_contact
 from sqlsync.models.connectors import Connector, ConnectorType, ContactKey
 from sqlsync.models.datasources import Condition, DataSource, DataSourceIn, DataSourceOut
@@ -20,6 +20,8 @@ from sqlsync.sync.cache import TtlCache
 SOURCE_CONNECTOR_TYPES = frozenset({ConnectorType.POSTGRESQL, ConnectorType.MYSQL})
 _CONTACT_COLUMNS = {ContactKey.EMAIL: "email", ContactKey.PHONE: "phone", ContactKey.EXTERNAL_ID: "external_id"}
 _CUSTOMER_READ_KEYS = 100
+MAX_CONTACTS = 500
+"""Contacts per query: the API's batch form takes at most this many."""
 
 
 class DataSourceService:
@@ -30,6 +32,7 @@ class DataSourceService:
         customers: CustomerStore | None = None,
         clock: Callable[[], float] = time.time,
         table_ttl: float = 60.0,
+        source_ttl: float = 30.0,
     ) -> None:
         self.config = config
         self.connector_target = connector_target
@@ -37,6 +40,7 @@ class DataSourceService:
         self.clock = clock
         # Reflected tables per data source version: a lookup costs one query, not a catalog read as well.
         self._tables: TtlCache[tuple[str, datetime], Any] = TtlCache(table_ttl)
+        self._sources: TtlCache[tuple[int, str], DataSource | None] = TtlCache(source_ttl)
 
     # Configuration ------------------------------------------------------------------------------
 
@@ -73,6 +77,17 @@ class DataSourceService:
     def rows(self, source: DataSource, contacts: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """Each contact's rows, JSON-typed: what a template reads as $!data.get('<name>')."""
         return rows_by_contact(self._target(source), self._table(source), self._contact_column(source), contacts)
+
+    def lookup(self, account_id: int, name: str, contacts: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """`rows` of the account's data source by name (trigger enrichment: hooks.enrichment.RowSource), the
+        configuration read through a short cache; at most MAX_CONTACTS contacts per query."""
+        source = self._sources.get((account_id, name), lambda key: self.get(*key))
+        if source is None:
+            raise UnknownDataSourceError("no data source of that name in this account (any more)")
+        found: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(contacts), MAX_CONTACTS):
+            found.update(self.rows(source, contacts[start : start + MAX_CONTACTS]))
+        return found
 
     def segment(
         self, source: DataSource, conditions: Sequence[Condition], match_all: bool, limit: int

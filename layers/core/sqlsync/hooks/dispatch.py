@@ -21,16 +21,19 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlsync.collector import collector_paused
 from sqlsync.hooks.delivery import DeliveryResult, Outgoing, Sender
-from sqlsync.hooks.wire import decode, encode, with_content
+from sqlsync.hooks.wire import decode, encode, with_content, with_json_param
 from sqlsync.models.hooks import Hook, HookDelivery, HttpDestination
 from sqlsync.store.base import ContentKey, ContentStore, StatsDelta, StatsStore
 from sqlsync.store.exceptions import StoreError
 from sqlsync.sync.exceptions import EnqueueError
 from sqlsync.sync.queue import MessageSink, QueueMessage
+
+if TYPE_CHECKING:
+    from sqlsync.hooks.enrichment import RowSource
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +76,7 @@ class HookDispatcher:
         retry_period_seconds: int = 15,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         contents: ContentStore | None = None,
+        data_sources: RowSource | None = None,
     ) -> None:
         self.hooks = hooks
         self.senders = senders
@@ -84,6 +88,8 @@ class HookDispatcher:
         self.clock = clock
         self.contents = contents
         """Where ingest kept the content of sent messages, for hooks that include it."""
+        self.data_sources = data_sources
+        """The accounts' data sources, for events that ask for their rows (trigger enrichment)."""
 
     def process(self, messages: Sequence[QueueMessage]) -> DispatchReport:
         with collector_paused():
@@ -123,10 +129,13 @@ class HookDispatcher:
         per_event = not isinstance(run.hook.destination, HttpDestination)
         contents = self._contents(run)
         pending = list(run.items)
+        data: dict[str, dict[str, Any]] = {}
+        if any(item.delivery.data_sources for item in pending):
+            data, pending = self._enrich(run, report)
         while pending:
             chunk = next(_chunks(run.hook, pending))
-            if contents:
-                batch = [_outgoing(item, contents) for item in chunk]
+            if contents or data:
+                batch = [_outgoing(item, contents, data) for item in chunk]
             else:
                 batch = [Outgoing(delivery.event_id, body, delivery.key) for _, delivery, body in chunk]
             result = _send(sender, batch)
@@ -171,6 +180,25 @@ class HookDispatcher:
             return True
         report.deferred += len(items)
         return True
+
+    def _enrich(self, run: _HookRun, report: DispatchReport) -> tuple[dict[str, dict[str, Any]], list[Item]]:
+        """The data-source rows of the events that ask for them (by message id), and the events to send: those
+        whose rows could not be read are retried or given up on like an undelivered event."""
+        from sqlsync.hooks.enrichment import enrich
+
+        enrichment = enrich(
+            self.data_sources,
+            run.hook.account_id,
+            ((item.message.message_id, item.delivery.data_sources) for item in run.items),
+        )
+        by_problem: dict[DeliveryResult, list[Item]] = defaultdict(list)
+        for item in run.items:
+            problem = enrichment.failed.get(item.message.message_id)
+            if problem is not None:
+                by_problem[problem].append(item)
+        for problem, items in by_problem.items():
+            self._handle_failure(run, items, problem, report)
+        return enrichment.data, [item for item in run.items if item.message.message_id not in enrichment.failed]
 
     def _contents(self, run: _HookRun) -> dict[ContentKey, dict[str, Any]]:
         """The kept contents of the run's events, for a hook that includes them (gone after the retention)."""
@@ -240,12 +268,15 @@ class Item(NamedTuple):
     body: str
 
 
-def _outgoing(item: Item, contents: dict[ContentKey, dict[str, Any]]) -> Outgoing:
+def _outgoing(item: Item, contents: dict[ContentKey, dict[str, Any]], data: dict[str, dict[str, Any]]) -> Outgoing:
     body = item.body
     if item.delivery.content_key is not None:
         content = contents.get(_parse_content_key(item.delivery.content_key))
         if content is not None:
             body = with_content(body, content)
+    rows = data.get(item.message.message_id)
+    if rows is not None:
+        body = with_json_param(body, rows)
     return Outgoing(item.delivery.event_id, body, item.delivery.key)
 
 

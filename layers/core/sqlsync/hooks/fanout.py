@@ -3,7 +3,7 @@ the content of a sent message is kept for the hooks that include it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +14,7 @@ from sqlsync.hooks.wire import NewMessages, content_key
 from sqlsync.models.hooks import ActivityEvent, Hook, HookFilter
 from sqlsync.store.base import ContentKey, ContentStore
 from sqlsync.store.exceptions import StoreError
-from sqlsync.sync.exceptions import EnqueueError, PayloadTooLargeError
+from sqlsync.sync.exceptions import EnqueueError, PayloadTooLargeError, UnknownNameError
 from sqlsync.sync.queue import MAX_MESSAGE_BYTES, MessageSink
 
 ENVELOPE_ROOM = 1024
@@ -40,6 +40,7 @@ class HookFanout:
         contents: ContentStore | None = None,
         retention: timedelta = timedelta(hours=72),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        data_sources_of: Callable[[int], Collection[str]] | None = None,
     ) -> None:
         self.hooks_of = hooks_of
         """An account's hooks (cached by the caller: ingest reads them for every event)."""
@@ -47,6 +48,9 @@ class HookFanout:
         self.contents = contents
         self.retention = retention
         self.clock = clock
+        self.data_sources_of = data_sources_of
+        """The names of an account's data sources (cached by the caller), which events may ask for. None: not
+        checked here (the dispatcher gives up on an event that asks for a data source that does not exist)."""
         self._prepared_hooks: dict[int, _Prepared] = {}
 
     def plan(self, events: Sequence[tuple[int, ActivityEvent]], batch: bool) -> HookPlan:
@@ -61,6 +65,8 @@ class HookFanout:
         messages = NewMessages(self.clock().timestamp())
         account_hooks: dict[int, list[_Prepared]] = {}  # the same for all of a request's events
         for index, event in events:
+            if event.data_sources and self.data_sources_of is not None:
+                self._check_data_sources(event, f"events[{index}]." if batch else "")
             hooks = account_hooks.get(event.account_id)
             if hooks is None:
                 hooks = [self._prepared(hook) for hook in self.hooks_of(event.account_id)]
@@ -73,11 +79,12 @@ class HookFanout:
                     plan.contents[(event.account_id, event.message.id, event.profile.id)] = event.message.content
                 event = event.model_copy(update={"message": event.message.model_copy(update={"content": None})})
             key = event.profile.id if event.profile is not None else None
+            lookups = event.lookups() if event.data_sources else ()
             for hook, template in passing:
                 kept = None
                 if hook.include_content and event.message is not None and event.profile is not None:
                     kept = content_key(event.account_id, event.message.id, event.profile.id)
-                body = messages.encode(hook.id, event.id, key, kept, template.render(event))
+                body = messages.encode(hook.id, event.id, key, kept, template.render(event), lookups)
                 # UTF-8 takes at most 4 bytes a character: most bodies need no encoding to be measured.
                 size = len(body) * 4 if len(body) * 4 <= MAX_MESSAGE_BYTES - ENVELOPE_ROOM else len(body.encode())
                 if size > MAX_MESSAGE_BYTES - ENVELOPE_ROOM:
@@ -88,6 +95,15 @@ class HookFanout:
                     )
                 plan.bodies.append(body)
         return plan
+
+    def _check_data_sources(self, event: ActivityEvent, prefix: str) -> None:
+        assert self.data_sources_of is not None
+        known = self.data_sources_of(event.account_id)
+        for position, request in enumerate(event.data_sources):
+            if request.name not in known:
+                raise UnknownNameError(
+                    f"{prefix}data_sources[{position}].name", f"no data source named {request.name!r} in this account"
+                )
 
     def _prepared(self, hook: Hook) -> _Prepared:
         """The hook's filter and body template, made once per hook object (hooks are frozen; the caller

@@ -8,6 +8,7 @@ retry sends the same bytes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from json.encoder import encode_basestring as _json_string
 from typing import Any
 
@@ -36,15 +37,27 @@ class NewMessages:
 
     def __init__(self, queued_at: float) -> None:
         self._heads: dict[str, str] = {}  # per hook: the envelope up to the event id
-        self._tail = ',"queued_at":' + to_json(queued_at).decode() + "}\n"
+        self._tail = ',"queued_at":' + to_json(queued_at).decode()
 
-    def encode(self, hook_id: str, event_id: str, key: str | None, content_key: str | None, body: str) -> str:
+    def encode(
+        self,
+        hook_id: str,
+        event_id: str,
+        key: str | None,
+        content_key: str | None,
+        body: str,
+        data_sources: Sequence[tuple[str, str]] = (),
+    ) -> str:
         head = self._heads.get(hook_id)
         if head is None:
             head = self._heads[hook_id] = f'{{"kind":"hook","hook_id":{_string(hook_id)},"event_id":'
         key_text = "null" if key is None else _string(key)
         content_text = "null" if content_key is None else _string(content_key)
-        return f'{head}{_string(event_id)},"key":{key_text},"content_key":{content_text}{self._tail}{body}'
+        end = "}\n"
+        if data_sources:
+            pairs = ",".join(f"[{_string(name)},{_string(contact)}]" for name, contact in data_sources)
+            end = f',"data_sources":[{pairs}]}}\n'
+        return f'{head}{_string(event_id)},"key":{key_text},"content_key":{content_text}{self._tail}{end}{body}'
 
 
 def _string(text: str) -> str:
@@ -69,6 +82,13 @@ def decode(text: str) -> tuple[HookDelivery, str]:
 def with_content(body: str, content: dict[str, Any]) -> str:
     """The body with `"content": ...` added as its last member."""
     return body[:-1] + ',"content":' + to_json(content, inf_nan_mode="constants").decode() + "}"
+
+
+def with_json_param(body: str, data: dict[str, Any]) -> str:
+    """The body with `"jsonParam": "<data as JSON text>"` added as its last member: eSputnik's triggers carry
+    data-source rows as a string, which the receiving workflow deserializes."""
+    text = to_json(data, inf_nan_mode="constants").decode()
+    return body[:-1] + ',"jsonParam":' + to_json(text).decode() + "}"
 
 
 def content_key(account_id: int, message_id: int, profile_id: str) -> str:

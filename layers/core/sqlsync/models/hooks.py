@@ -6,8 +6,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
+from sqlsync.models.datasources import SourceName
 from sqlsync.models.events import Database, NonEmpty, Profile
 
 Id = Annotated[int, Field(ge=0)]
@@ -74,6 +84,23 @@ class Message(Named):
     )
 
 
+class DataSourceRequest(BaseModel):
+    """Rows of one of the account's data sources, sent with the event in `jsonParam` (docs/hooks.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: SourceName
+    contact: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="the value of the data source's contact column to look up; default: the event's profile id",
+    )
+
+
+MAX_DATA_SOURCES_PER_EVENT = 10
+
+
 class ActivityEvent(BaseModel):
     """One platform event for action hooks, as `POST /v1/events` accepts it (next to segment events)."""
 
@@ -94,7 +121,36 @@ class ActivityEvent(BaseModel):
     custom_data: dict[str, Any] | None = Field(
         default=None, description="when given, sent as custom_data instead of what the hook's template makes"
     )
+    data_sources: list[DataSourceRequest] = Field(
+        default_factory=list,
+        max_length=MAX_DATA_SOURCES_PER_EVENT,
+        description="trigger enrichment: each one's rows for the contact go with the event, in jsonParam, "
+        "under the data source's name; a name alone (\"promo_codes\") looks up the event's profile id",
+    )
     is_test: bool = False
+
+    @field_validator("data_sources", mode="before")
+    @classmethod
+    def _names_alone(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("data_sources")
+    @classmethod
+    def _lookups_possible(cls, value: list[DataSourceRequest], info: ValidationInfo) -> list[DataSourceRequest]:
+        names = [request.name for request in value]
+        for index, request in enumerate(value):
+            if request.name in names[:index]:
+                raise ValueError(f"[{index}]: {request.name!r} is asked for twice")
+            if request.contact is None and info.data.get("profile") is None:
+                raise ValueError(f"[{index}]: no contact to look up: give `contact`, or send the event with a profile")
+        return value
+
+    def lookups(self) -> list[tuple[str, str]]:
+        """(data source name, contact key) of each data source asked for."""
+        profile_id = self.profile.id if self.profile is not None else ""
+        return [(request.name, request.contact or profile_id) for request in self.data_sources]
 
 
 # Hooks -------------------------------------------------------------------------------------------------
@@ -306,6 +362,9 @@ class HookDelivery(BaseModel):
     attempt: int = Field(default=1, ge=1)
     last_error: str | None = None
     queued_at: float | None = Field(default=None, description="unix seconds when ingest queued the event")
+    data_sources: list[tuple[str, str]] = Field(
+        default_factory=list, description="(data source name, contact key): rows to add as jsonParam when sent"
+    )
 
 
 class HookStatsBucketOut(BaseModel):

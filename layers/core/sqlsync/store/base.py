@@ -294,6 +294,14 @@ class ConfigStore(ABC):
         """True when it existed."""
         return self.delete_body("export", export_id)
 
+    def data_source_names(self, account_id: int) -> frozenset[str]:
+        """The names of an account's data sources (saved by sqlsync.datasources.service, kind "datasource")."""
+        from sqlsync.models.datasources import DataSource
+
+        return frozenset(
+            DataSource.model_validate_json(body).name for body in self.list_bodies("datasource", account_id)
+        )
+
     @abstractmethod
     def put_body(self, kind: str, object_id: str, account_id: int, body: str) -> None: ...
 

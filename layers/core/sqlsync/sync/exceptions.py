@@ -28,6 +28,10 @@ class UnencodableValueError(IngestFieldError):
     """A value that is not valid Unicode (a lone UTF-16 surrogate): refused at ingest, naming where."""
 
 
+class UnknownNameError(IngestFieldError):
+    """A name that matches nothing of the account's (a data source an event asks for)."""
+
+
 class EnqueueError(SyncError):
     """The queue refused messages after retries; the caller may resend the whole request (idempotent)."""
 
