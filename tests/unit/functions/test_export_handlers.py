@@ -61,7 +61,7 @@ def test_exports_are_created_listed_changed_run_and_deleted(api: ModuleType) -> 
         ({"datasets": ["orders"]}, "datasets[0]"),
         ({"datasets": []}, "datasets"),
         ({"datasets": ["contacts", "contacts"]}, "datasets"),
-        ({"schedule": "cron(0 * * * ? *)"}, "schedule"),
+        ({"schedule": "cron(0 * * * * *)"}, "schedule"),
         ({"schedule": "rate(5 minute)"}, "schedule"),
         ({"target_schema": ""}, "target_schema"),
     ],

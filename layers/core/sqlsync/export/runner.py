@@ -20,9 +20,10 @@ from typing import Any, Literal
 from sqlsync.collector import collector_paused
 from sqlsync.connectors import Target, TargetError
 from sqlsync.export.datasets import DATASETS, Column, Dataset
+from sqlsync.export.schedules import NEVER, next_run_time
 from sqlsync.export.sources import Source
 from sqlsync.export.writer import ExportError, ExportWriter
-from sqlsync.models.exports import Export, schedule_seconds
+from sqlsync.models.exports import Export
 from sqlsync.store.base import ConfigStore, ExportState, ExportStateStore
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ LEASE_SECONDS = 900.0
 RESERVE_SECONDS = 30.0
 """A run starts no chunk with less time left: the next tick goes on from the saved cursor."""
 RETRY_SECONDS = 300.0
-"""A failed run is tried again after this, or after the export's interval if that is shorter."""
+"""A failed run is tried again after this, or at the schedule's next time if that comes sooner."""
 
 Status = Literal["finished", "partial", "failed", "skipped"]
 
@@ -116,11 +117,16 @@ class ExportRunner:
         except (TargetError, ExportError) as exc:
             report.status, report.error = "failed", str(exc)
             logger.warning("export failed", extra={"export_id": export_id, "error": report.error})
-        interval = schedule_seconds(export.schedule)
+        scheduled = next_run_time(export.schedule, started)  # a rate counts from this run's start
         if report.status == "finished":
-            next_run = started + interval
+            next_run = scheduled
+            if scheduled == NEVER:
+                logger.warning(
+                    "export's schedule names no later time: it runs no more",
+                    extra={"export_id": export_id, "schedule": export.schedule},
+                )
         elif report.status == "failed":
-            next_run = self.clock() + min(interval, RETRY_SECONDS)
+            next_run = min(scheduled, self.clock() + RETRY_SECONDS)
         else:
             next_run = self.clock()  # partial: the next tick goes on
         last_run = {

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from sqlsync.export.schedules import NEVER, next_run_time
 from sqlsync.export.sources import AVAILABLE
 from sqlsync.models.connectors import ConnectorType
 from sqlsync.models.exports import Export, ExportIn, ExportOut
@@ -59,7 +60,26 @@ class ExportService:
             updated_at=_at(self.clock()),
         )
         self.config.put_export(export)
+        if export.schedule != current.schedule:
+            self._reschedule(export)
         return export
+
+    def _reschedule(self, export: Export) -> None:
+        """A changed schedule takes effect at once: the next run is the new schedule's next time from now.
+        Unless a run holds the export: changing its state would stop it at its next save, so its own end
+        counts the next run (from the schedule it started with), and the new one applies after that."""
+        now = self.clock()
+        next_run = next_run_time(export.schedule, now)
+        for _ in range(10):
+            state = self.states.get(export.id)
+            if state is None:
+                self.states.create(ExportState(export.id, export.account_id, next_run_at=next_run))
+                return
+            if state.lease_until > now or self.states.save(
+                replace(state, next_run_at=next_run, version=state.version + 1)
+            ):
+                return
+        raise ExportConfigError("id", "the export's state keeps changing (a run is saving it); try again")
 
     def delete(self, account_id: int, export_id: str) -> bool:
         if self.get(account_id, export_id) is None:
@@ -103,7 +123,9 @@ class ExportService:
         now = self.clock()
         return ExportOut(
             **export.model_dump(exclude={"account_id"}),
-            next_run_at=_at(state.next_run_at) if state is not None and export.active else None,
+            next_run_at=(
+                _at(state.next_run_at) if state is not None and export.active and state.next_run_at < NEVER else None
+            ),
             running=state is not None and state.lease_until > now,
             last_run=state.last_run if state is not None else None,
             watermarks={

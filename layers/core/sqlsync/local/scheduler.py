@@ -7,8 +7,8 @@ import logging
 import threading
 from datetime import UTC, datetime
 
+from sqlsync.export.schedules import RateSchedule, parse_schedule
 from sqlsync.local.runtime import Invocable
-from sqlsync.models.exports import schedule_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -16,9 +16,10 @@ logger = logging.getLogger(__name__)
 def rate_seconds(expression: str) -> float | None:
     """The period of a rate() expression (read as exports read theirs); None for anything else (cron)."""
     try:
-        return schedule_seconds(expression)
+        schedule = parse_schedule(expression)
     except ValueError:
         return None
+    return schedule.seconds if isinstance(schedule, RateSchedule) else None
 
 
 def scheduled_event(rule: str, region: str, account_id: str) -> dict[str, object]:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+from sqlsync.export.schedules import parse_schedule
 
-_RATE = re.compile(r"rate\((\d{1,6}) (minute|minutes|hour|hours|day|days)\)")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
 
 class ExportDataset(StrEnum):
@@ -29,21 +27,6 @@ class ExportDataset(StrEnum):
     REVENUE = "revenue"
 
 
-def schedule_seconds(expression: str) -> int:
-    """The interval of an EventBridge rate() expression; ValueError for anything else."""
-    match = _RATE.fullmatch(expression.strip())
-    if match is None:
-        raise ValueError(
-            "a rate expression such as rate(15 minutes), rate(1 hour) or rate(1 day); cron() is not supported yet"
-        )
-    count, unit = int(match.group(1)), match.group(2).removesuffix("s")
-    if count < 1:
-        raise ValueError("the rate must be at least 1")
-    if (count == 1) != (not match.group(2).endswith("s")):
-        raise ValueError(f"write rate(1 {unit}) for one, rate(N {unit}s) for more (EventBridge's spelling)")
-    return count * _UNIT_SECONDS[unit]
-
-
 class ExportIn(BaseModel):
     """What a user sends to create or replace an export (POST/PUT /v1/exports)."""
 
@@ -54,7 +37,12 @@ class ExportIn(BaseModel):
     connector_id: str = Field(
         min_length=1, max_length=100, description="a PostgreSQL or MySQL connector of this account"
     )
-    schedule: str = Field(default="rate(1 hour)", description="how often: rate(N minutes|hours|days)")
+    schedule: str = Field(
+        default="rate(1 hour)",
+        max_length=256,
+        description="when it runs, in UTC: rate(N minutes|hours|days) or "
+        "cron(minutes hours day-of-month month day-of-week year), as EventBridge writes them",
+    )
     datasets: list[ExportDataset] = Field(min_length=1, max_length=len(ExportDataset))
     target_schema: str | None = Field(
         default=None,
@@ -65,8 +53,8 @@ class ExportIn(BaseModel):
 
     @field_validator("schedule")
     @classmethod
-    def _rate(cls, expression: str) -> str:
-        schedule_seconds(expression)
+    def _schedule(cls, expression: str) -> str:
+        parse_schedule(expression)
         return expression.strip()
 
     @field_validator("datasets")
