@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from sqlsync.connectors import target_for
 from sqlsync.models import Integration, SegmentEvent
+from sqlsync.models.connectors import Connector, ConnectorType
 from sqlsync.sync import QueueMessage, to_messages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +78,19 @@ def integration(target_url: str | None, templates: dict[str, str], **overrides: 
     }
     values.update(overrides)
     return Integration.model_validate(values)
+
+
+def connector(connector_id: str, account_id: int, type_: ConnectorType = ConnectorType.POSTGRESQL) -> Connector:
+    """A saved connector as the stores hold it (no host: tests resolve its target themselves)."""
+    return Connector(
+        id=connector_id,
+        account_id=account_id,
+        name=connector_id,
+        type=type_,
+        version=1,
+        created_at=BASE_TIME,
+        updated_at=BASE_TIME,
+    )
 
 
 def rows(url: str, sql: str) -> list[tuple[Any, ...]]:

@@ -19,14 +19,14 @@ from sqlsync.datasources.service import DataSourceService
 from sqlsync.hooks.delivery import DeliveryResult, Outgoing
 from sqlsync.hooks.dispatch import HookDispatcher
 from sqlsync.hooks.fanout import HookFanout
-from sqlsync.models.connectors import Connector, ConnectorType
+from sqlsync.models.connectors import ConnectorType
 from sqlsync.models.datasources import Condition, DataSourceIn
 from sqlsync.models.events import Profile
 from sqlsync.models.hooks import ActivityEvent, DataSourceRequest, Hook, HookEventType, HttpDestination
 from sqlsync.store.memory import InMemoryConfigStore, InMemoryCustomerStore, InMemoryStatsStore
 from sqlsync.sync.exceptions import UnknownNameError
 from sqlsync.sync.queue import InMemorySink, QueueMessage
-from testkit import run_sql
+from testkit import connector, run_sql
 
 pytestmark = pytest.mark.services
 
@@ -86,10 +86,7 @@ def fill(db: Database) -> None:
 @pytest.fixture
 def world(database: Database) -> tuple[DataSourceService, InMemoryConfigStore, Database]:
     config = InMemoryConfigStore()
-    now = datetime.now(UTC)
-    config.put_connector(
-        Connector(id="db", account_id=ACCOUNT, name="db", type=database.type, version=1, created_at=now, updated_at=now)
-    )
+    config.put_connector(connector("db", ACCOUNT, database.type))
     customers = InMemoryCustomerStore()
     people = CustomerService(customers)
     for email in ("dina@example.com", "ivan@example.com"):  # ghost@ is in the table, not a customer

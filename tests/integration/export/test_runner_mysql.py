@@ -3,8 +3,6 @@ schema is a database), later runs send only what changed, a re-run changes nothi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from sqlsync.connectors import Target, target_for
@@ -12,10 +10,10 @@ from sqlsync.customers.service import CustomerService
 from sqlsync.export.runner import ExportRunner
 from sqlsync.export.service import ExportService
 from sqlsync.export.sources import sources, stable_id
-from sqlsync.models.connectors import Connector, ConnectorType
+from sqlsync.models.connectors import ConnectorType
 from sqlsync.models.exports import Export, ExportDataset, ExportIn
 from sqlsync.store.memory import InMemoryConfigStore, InMemoryCustomerStore, InMemoryExportStateStore
-from testkit import rows, run_sql
+from testkit import connector, rows, run_sql
 
 pytestmark = pytest.mark.services
 
@@ -28,12 +26,7 @@ def test_contacts_and_events_are_exported_into_the_connectors_database(mariadb_u
     customers_store = InMemoryCustomerStore()
     customers = CustomerService(customers_store, clock=lambda: now[0])
     config, states = InMemoryConfigStore(), InMemoryExportStateStore()
-    at = datetime.now(UTC)
-    config.put_connector(
-        Connector(
-            id="my", account_id=ACCOUNT, name="my", type=ConnectorType.MYSQL, version=1, created_at=at, updated_at=at
-        )
-    )
+    config.put_connector(connector("my", ACCOUNT, ConnectorType.MYSQL))
     exports = ExportService(config, states, clock=lambda: now[0])
     export = exports.create(
         ACCOUNT, ExportIn(name="to mariadb", connector_id="my", datasets=[ExportDataset.CONTACTS, ExportDataset.EVENTS])

@@ -17,10 +17,9 @@ from sqlsync.customers.service import CustomerService
 from sqlsync.export.runner import ExportRunner
 from sqlsync.export.service import ExportService
 from sqlsync.export.sources import sources, stable_id
-from sqlsync.models.connectors import Connector, ConnectorType
 from sqlsync.models.exports import Export, ExportDataset, ExportIn
 from sqlsync.store.memory import InMemoryConfigStore, InMemoryCustomerStore, InMemoryExportStateStore
-from testkit import rows, run_sql
+from testkit import connector, rows, run_sql
 
 pytestmark = pytest.mark.services
 
@@ -48,18 +47,7 @@ class World:
     def __post_init__(self) -> None:
         self.customers = CustomerService(self.customers_store, clock=self.clock)
         self.service = ExportService(self.config, self.states, clock=self.clock)
-        now = datetime.now(UTC)
-        self.config.put_connector(
-            Connector(
-                id="pg",
-                account_id=ACCOUNT,
-                name="pg",
-                type=ConnectorType.POSTGRESQL,
-                version=1,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        self.config.put_connector(connector("pg", ACCOUNT))
 
     def target_of(self, export: Export) -> Target:
         return target_for(self.url)

@@ -20,9 +20,9 @@ from sqlsync.export.schedules import NEVER
 from sqlsync.export.service import ExportService
 from sqlsync.export.sources import sources
 from sqlsync.export.writer import ExportError
-from sqlsync.models.connectors import Connector, ConnectorType
 from sqlsync.models.exports import Export, ExportDataset, ExportIn
 from sqlsync.store.memory import InMemoryConfigStore, InMemoryCustomerStore, InMemoryExportStateStore
+from testkit import connector
 
 ACCOUNT = 3
 START = datetime(2024, 2, 27, 12, 0, 30, tzinfo=UTC).timestamp()  # a Tuesday, in a leap year
@@ -70,18 +70,7 @@ class World:
         self.config = InMemoryConfigStore()
         self.states = InMemoryExportStateStore()
         self.service = ExportService(self.config, self.states, clock=self.clock)
-        now = datetime.now(UTC)
-        self.config.put_connector(
-            Connector(
-                id="pg",
-                account_id=ACCOUNT,
-                name="pg",
-                type=ConnectorType.POSTGRESQL,
-                version=1,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        self.config.put_connector(connector("pg", ACCOUNT))
         self.runner = ExportRunner(
             self.config,
             self.states,
