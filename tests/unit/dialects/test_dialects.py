@@ -148,3 +148,29 @@ def test_transient_errors_are_told_from_data_errors() -> None:
 def test_unknown_databases_are_named_with_the_supported_ones() -> None:
     with pytest.raises(UnsupportedDialectError, match="unsupported database 'db2'; supported: clickhouse, "):
         dialect_for("db2")
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    [
+        MySQLDialect(),
+        MySQLDialect(no_backslash_escapes=True),
+        MySQLDialect(ansi_quotes=True),
+        PostgreSQLDialect(),
+        SQLiteDialect(),
+    ],
+    ids=["mysql", "mysql-no-backslash-escapes", "mysql-ansi-quotes", "postgresql", "sqlite"],
+)
+def test_a_literal_the_compiler_writes_inline_is_the_dialects_own(dialect: Dialect) -> None:
+    # The compiled template renders a str value without calling the dialect where it can (the sync path's
+    # hot spot): what it writes must be what render_string writes, for every hostile value.
+    from sqlsync.template import compile_template
+    from testkit import hostile_values
+
+    corpus = hostile_values()
+    for template in ("{for $i, $lead = $batch}{$lead.v}{autocomma}{end}", "{for $i, $lead = $batch}'{$lead.v}' {end}"):
+        [statement] = compile_template(template, dialect).render({}, [{"v": value} for value in corpus])
+        expected = ",".join(dialect.render_string(value) for value in corpus)
+        if "'" in template:
+            expected = " ".join(dialect.render_string(value) for value in corpus)  # the statement is trimmed
+        assert statement == expected

@@ -177,8 +177,13 @@ class Dialect:
 
     def inline_string_literal(self, var: str) -> str | None:
         """Python source rendering the str in `var` as a literal, for the compiler to inline in place of a
-        call (the common case of a bare or whole-literal value); None when the dialect needs the call."""
+        call (the common case of a bare or whole-literal value); None when the dialect needs the call. It
+        may use the names `inline_names` gives."""
         return f'"\'" + {var}.replace("\'", "\'\'") + "\'"' if self.plain_quoting else None
+
+    def inline_names(self) -> dict[str, object]:
+        """What `inline_string_literal`'s source refers to, for the compiled template's namespace."""
+        return {}
 
     def to_text(self, value: object) -> str:
         """The text of a value placed inside a string literal."""

@@ -79,6 +79,15 @@ class MySQLDialect(Dialect):
             return "'" + text.translate(_BACKSLASH_ESCAPES) + "'"
         return "'" + text.replace("'", "''") + "'"
 
+    def inline_string_literal(self, var: str) -> str | None:
+        # render_string written out, for the compiled template (two calls a value less on the sync path)
+        if self.backslash_escapes:
+            return f'"\'" + {var}.translate(_mysql_escapes) + "\'"'
+        return f'"\'" + {var}.replace("\'", "\'\'") + "\'"'
+
+    def inline_names(self) -> dict[str, object]:
+        return {"_mysql_escapes": _BACKSLASH_ESCAPES}
+
     def default_schema(self, database: str | None) -> str | None:
         return database or None  # a MySQL schema is a database: the connector's
 

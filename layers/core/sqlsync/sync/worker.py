@@ -643,7 +643,7 @@ class _SegmentRun:
         template_text = self.integration.templates.for_event(_STATE_EVENT[chunk[0].state])
         assert template_text is not None  # the profile templates are mandatory
         newest = max(chunk, key=lambda change: change.version).event
-        leads = [as_lead(change.profile_id, change.fields) for change in chunk]
+        leads = [{"_id": change.profile_id, **change.fields} for change in chunk]  # as_lead, without a call each
         return self.compiled(template_text).render(event_context(newest), leads)
 
     def execute(self, statements: list[str]) -> None:

@@ -140,6 +140,7 @@ class Compiler:
         }
         for op, label in (("<", "lt"), (">", "gt"), ("<=", "le"), (">=", "ge")):
             self.namespace[f"_cmp_{label}"] = _compare(op)
+        self.namespace.update(dialect.inline_names())
 
     def fail(self, message: str, node: nodes.Node) -> TemplateSyntaxError:
         return TemplateSyntaxError(message, node.line, node.column, self.name)
