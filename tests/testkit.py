@@ -93,6 +93,30 @@ def connector(connector_id: str, account_id: int, type_: ConnectorType = Connect
     )
 
 
+def create_customers_table(table: str) -> None:
+    """template.yaml's CustomersTable on moto: its keys and its `changes` index (the exports' feeds)."""
+    import boto3
+
+    boto3.client("dynamodb").create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "changes",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+
 def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
     with target_for(url).engine.connect() as connection:
         return [tuple(row) for row in connection.exec_driver_sql(sql).fetchall()]

@@ -1,5 +1,6 @@
 """Ingest: POST /v1/events -> segment events on the sync queue, activity events on the hook queue (one message
-per hook they pass). The hot path: no database driver here."""
+per hook they pass), order events kept in the customers table (for the orders exports). The hot path: no
+database driver here."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from sqlsync.api.errors import FieldError, error_response, install_error_handler
 from sqlsync.hooks.fanout import HookFanout
 from sqlsync.models.hooks import Hook
 from sqlsync.models.ingest import EventBatch, EventsBody, events_of
+from sqlsync.models.orders import OrderEvent
 from sqlsync.settings import Settings
 from sqlsync.sync.cache import TtlCache
-from sqlsync.sync.exceptions import IngestFieldError, PayloadTooLargeError, UnencodableValueError, UnknownNameError
-from sqlsync.sync.ingest import ingest
+from sqlsync.sync.exceptions import IngestFieldError, PayloadTooLargeError
+from sqlsync.sync.ingest import OrderBook, ingest
 from sqlsync.sync.queue import MessageSink, SQSSink
 
 logger = Logger()
@@ -29,6 +31,7 @@ metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)
 _sink: MessageSink | None = None
 _fanout: HookFanout | None = None
+_orders: OrderBook | None = None
 
 
 def sink() -> MessageSink:
@@ -60,7 +63,22 @@ def fanout() -> HookFanout:
     return _fanout
 
 
-@app.post("/v1/events", summary="Accept platform events: segment events for sync, activity events for hooks")
+def order_book() -> OrderBook:
+    """Where order events are kept: the customers table, resolved through the customers service."""
+    global _orders
+    if _orders is None:
+        # On first use: traffic without orders never builds the customers store.
+        from sqlsync.customers.service import CustomerService
+        from sqlsync.store.dynamodb import DynamoDBCustomerStore
+
+        _orders = OrderBook(CustomerService(DynamoDBCustomerStore(Settings.from_env().customers_table)))
+    return _orders
+
+
+@app.post(
+    "/v1/events",
+    summary="Accept platform events: segment events for sync, activity events for hooks, orders for exports",
+)
 def post_events(body: Annotated[EventsBody, Body()]) -> Response[dict[str, int]]:
     events = events_of(body)
     account = caller_account(app.current_event)
@@ -68,10 +86,19 @@ def post_events(body: Annotated[EventsBody, Body()]) -> Response[dict[str, int]]
         if event.account_id != account:
             field = f"events[{index}].account_id" if isinstance(body, EventBatch) else "account_id"
             raise FieldError(field, f"not the account of this API key ({account})", HTTPStatus.FORBIDDEN)
-    result = ingest(events, sink(), batch=isinstance(body, EventBatch), hooks=fanout())
+    has_orders = any(isinstance(event, OrderEvent) for event in events)
+    result = ingest(
+        events, sink(), batch=isinstance(body, EventBatch), hooks=fanout(), orders=order_book() if has_orders else None
+    )
     metrics.add_metric("EventsIngested", MetricUnit.Count, result.events)
     logger.info(
-        "enqueued", extra={"events": result.events, "messages": result.messages, "hook_messages": result.hook_messages}
+        "enqueued",
+        extra={
+            "events": result.events,
+            "messages": result.messages,
+            "hook_messages": result.hook_messages,
+            "orders": result.orders,
+        },
     )
     return Response(
         HTTPStatus.ACCEPTED,
@@ -90,7 +117,11 @@ def _unprocessable(exc: IngestFieldError) -> Response[str]:
 
 install_error_handlers(
     app,
-    {PayloadTooLargeError: _too_large, UnencodableValueError: _unprocessable, UnknownNameError: _unprocessable},
+    {
+        PayloadTooLargeError: _too_large,
+        # The rest: an unencodable value, an unknown data source, customer ids an order cannot be kept under.
+        IngestFieldError: _unprocessable,
+    },
 )
 
 

@@ -303,15 +303,18 @@ def _inline_actions(policy: Any) -> list[str]:
     return actions
 
 
-def test_ingest_only_reads_the_config_table_and_writes_message_contents() -> None:
-    # The hot path reads the account's hooks (cached) to fan activity events out, and keeps the content of
-    # sent messages for hooks that include it; nothing else of DynamoDB.
+def test_ingest_only_reads_the_config_table_and_writes_message_contents_and_orders() -> None:
+    # The hot path reads the account's hooks (cached) to fan activity events out, keeps the content of sent
+    # messages for hooks that include it, and keeps order events under their customers (read, then written);
+    # nothing else of DynamoDB, and never a delete.
     policies = WIRING.functions["IngestFunction"].policies
     assert policies, "IngestFunction needs at least the SQS send policy"
     dynamodb = [policy for policy in policies if "dynamodb" in _policy_name(policy).lower()]
     assert dynamodb == [
         {"DynamoDBReadPolicy": {"TableName": {"Ref": "ConfigTable"}}},
         {"DynamoDBWritePolicy": {"TableName": {"Ref": "ContentTable"}}},
+        {"DynamoDBReadPolicy": {"TableName": {"Ref": "CustomersTable"}}},
+        {"DynamoDBWritePolicy": {"TableName": {"Ref": "CustomersTable"}}},
     ], dynamodb
     assert not [action for p in policies for action in _inline_actions(p) if action.lower().startswith("dynamodb:")]
 

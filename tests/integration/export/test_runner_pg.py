@@ -1,5 +1,5 @@
-"""Scheduled exports run against the real PostgreSQL: the customers and tracked events sqlsync keeps become
-tables (created on the first run), later runs send only what changed, re-runs change nothing, a run cut
+"""Scheduled exports run against the real PostgreSQL: the customers, tracked events and orders sqlsync keeps
+become tables (created on the first run), later runs send only what changed, re-runs change nothing, a run cut
 short goes on where it stopped, and a run that fails keeps every chunk it committed."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,7 +19,10 @@ from sqlsync.export.runner import ExportRunner
 from sqlsync.export.service import ExportService
 from sqlsync.export.sources import sources, stable_id
 from sqlsync.models.exports import Export, ExportDataset, ExportIn
+from sqlsync.models.orders import OrderEvent
 from sqlsync.store.memory import InMemoryConfigStore, InMemoryCustomerStore, InMemoryExportStateStore
+from sqlsync.sync import InMemorySink
+from sqlsync.sync.ingest import OrderBook, ingest
 from testkit import connector, rows, run_sql
 
 pytestmark = pytest.mark.services
@@ -192,3 +196,70 @@ def test_an_export_held_by_another_run_is_skipped(world: World) -> None:
     world.states.save(replace(state, lease_until=START + 500, version=state.version + 1))
     assert world.runner().run(export.id, ALWAYS).status == "skipped"
     assert world.runner().run_due(ALWAYS) == []
+
+
+def _order_event(external_id: str, event_id: str, occurred_at: float, **order: Any) -> OrderEvent:
+    body = {
+        "id": event_id,
+        "type": "order",
+        "account_id": ACCOUNT,
+        "occurred_at": datetime.fromtimestamp(occurred_at, UTC).isoformat(),
+        "customer_ids": {"registered": "anna"},
+        "order": {"external_order_id": external_id, "status": "INITIALIZED", "date": "2026-11-22T10:04:12+01:00"}
+        | {"total_cost": "120.5", "discount": "0.1", **order},
+    }
+    return OrderEvent.model_validate(body)
+
+
+def test_orders_and_their_items_are_exported_and_updated_when_the_order_is_sent_again(world: World) -> None:
+    world.customers.update(ACCOUNT, {"registered": "anna"}, {"first_name": "Anna"}, START - 60)
+    book = OrderBook(world.customers)
+    cup = {"external_product_id": "sku-1", "name": "Tea cup", "cost": "60.25", "quantity": 2, "url": "u" * 250}
+    saucer = {"external_product_id": "sku-2", "name": "Saucer", "cost": "9.99", "quantity": 2}
+    ingest([_order_event("A-1001", "evt-1", START - 50, items=[cup, saucer])], InMemorySink(), orders=book)
+    ingest([_order_event("B-7", "evt-2", START - 50, items=[], email="x" * 60)], InMemorySink(), orders=book)
+    export = world.create([ExportDataset.CONTACTS, ExportDataset.ORDERS, ExportDataset.ORDER_ITEMS])
+
+    world.clock.now = START + 120
+    report = world.runner().run(export.id, ALWAYS)
+
+    assert report.status == "finished", report.error
+    assert report.rows == {"contacts": 1, "orders": 2, "orderItems": 2}
+    ((anna,),) = world.table("contacts", "contactid")
+    order_a, order_b = stable_id(ACCOUNT, "order#A-1001"), stable_id(ACCOUNT, "order#B-7")
+    placed = datetime(2026, 11, 22, 9, 4, 12)  # UTC, without a zone
+    received = datetime.fromtimestamp(START, UTC).replace(tzinfo=None)  # when ingest kept it
+    assert world.table(
+        "orders", "orderid, contactid, externalorderid, status, totalcost, discount, orderdate, ordercreateddate, email"
+    ) == sorted(
+        [
+            (order_a, anna, "A-1001", "INITIALIZED", Decimal("120.5"), Decimal("0.1"), placed, received, None),
+            # B-7's email is cut to the vendor's varchar(50)
+            (order_b, anna, "B-7", "INITIALIZED", Decimal("120.5"), Decimal("0.1"), placed, received, "x" * 50),
+        ]
+    )
+    assert world.table("order_items", "orderid, externalproductid, name, cost, quantity, orderdate, url", "2") == [
+        (order_a, "sku-1", "Tea cup", Decimal("60.25"), 2, placed, "u" * 200),
+        (order_a, "sku-2", "Saucer", Decimal("9.99"), 2, placed, None),
+    ]
+    assert rows(
+        world.url,
+        "SELECT table_name, data_type FROM information_schema.columns "
+        f"WHERE table_schema = '{world.schema}' AND column_name = 'orderid' ORDER BY 1",
+    ) == [("order_items", "bigint"), ("orders", "bigint")]
+
+    # WHEN the order is sent again, delivered, with one cup more and the saucer gone; and a late older event
+    world.clock.now = START + 200
+    delivered = _order_event("A-1001", "evt-3", START + 150, status="DELIVERED", items=[{**cup, "quantity": 3}])
+    stale = _order_event("A-1001", "evt-0", START - 100, status="CANCELED", items=[])
+    ingest([delivered, stale], InMemorySink(), orders=book)
+    world.clock.now = START + 400
+    again = world.runner().run(export.id, ALWAYS)
+
+    # THEN the order row and its item are updated, the saucer's row stays (an upsert deletes nothing)
+    assert again.rows == {"contacts": 0, "orders": 1, "orderItems": 1}, again.error
+    assert world.table("orders", "externalorderid, status, ordercreateddate", "1") == [
+        ("A-1001", "DELIVERED", received),
+        ("B-7", "INITIALIZED", received),
+    ]
+    assert world.table("order_items", "externalproductid, quantity", "1") == [("sku-1", 3), ("sku-2", 2)]

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
@@ -20,31 +19,11 @@ from sqlsync.customers.service import CustomerService
 from sqlsync.store.base import CustomerRecord, CustomerStore, TrackedEvent
 from sqlsync.store.dynamodb import DynamoDBCustomerStore
 from sqlsync.store.memory import InMemoryCustomerStore
+from testkit import create_customers_table
 
 TABLE = "sqlsync-customers"
 NOW = 1_800_000_000.0
 ACCOUNT = 7
-
-
-def create_table() -> None:
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk")
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "changes",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
@@ -54,7 +33,7 @@ def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
         return
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
-        create_table()
+        create_customers_table(TABLE)
         yield DynamoDBCustomerStore(TABLE)
 
 
@@ -264,7 +243,7 @@ def test_tracking_and_an_import_racing_on_the_same_1000_customers_lose_nothing(
     monkeypatch.setattr(DynamoHandler, "call_action", atomic_call_action)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
-        create_table()
+        create_customers_table(TABLE)
         service = service_on(DynamoDBCustomerStore(TABLE))
         customers = [f"c{n}" for n in range(1000)]
         rng = random.Random(7)

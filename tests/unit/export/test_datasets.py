@@ -161,7 +161,12 @@ SECTIONS = {name[0].upper() + name[1:]: name for name in TABLES}
 # The rows whose name the vendor's table lost: in both, the contact's email (see datasets.py).
 UNNAMED = {"contacts": "email", "orders": "email"}
 # Where the datasets deliberately differ from the reference (see datasets.py): (dataset, vendor name) -> type.
-WIDENED: dict[tuple[str, str], ColumnType] = {("events", "contactId"): "bigint", ("events", "eventId"): "bigint"}
+WIDENED: dict[tuple[str, str], ColumnType] = {
+    ("events", "contactId"): "bigint",
+    ("events", "eventId"): "bigint",
+    ("orders", "orderId"): "bigint",
+    ("orderItems", "orderId"): "bigint",
+}
 _VARCHAR = re.compile(r"varchar \((\d+|max)\)")
 _RENAMED = re.compile(r".*\((\w+)\)\s*\*")  # "activity (activityStatus) *": the name in brackets replaces it
 

@@ -41,7 +41,7 @@ class FieldError(Exception):
 
 
 # Discriminator tags that pydantic puts into error locations; they mean nothing to a caller.
-_TAGS = frozenset({"segment_event", "activity_event", "batch"})  # models/ingest.py's union tags
+_TAGS = frozenset({"segment_event", "activity_event", "order_event", "batch"})  # models/ingest.py's union tags
 
 
 def error_response(status: HTTPStatus, message: str, errors: Sequence[dict[str, Any]] = ()) -> Response[str]:

@@ -17,7 +17,9 @@ HARD_ID_TYPES = frozenset({"registered"})
 """Id types a customer has at most one value of (Bloomreach's hard id). Others (cookie, ...) may repeat."""
 MAX_IDS = 10
 MAX_ID_CHARS = 256
-_ID_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+ID_TYPE_PATTERN = r"[a-z][a-z0-9_]{0,63}"
+"""What an id type is (models that take customer ids check it too)."""
+_ID_TYPE = re.compile(ID_TYPE_PATTERN)
 
 
 def id_key(id_type: str, value: str) -> str:

@@ -89,11 +89,20 @@ class CustomerService:
         timestamp: float | None = None,
     ) -> Update:
         """Keep an event for the customer those ids name (created when none is known, as an update would)."""
-        keys = id_keys(customer_ids)
+        id_keys(customer_ids)  # the ids are checked first, as they always were
         if not isinstance(event_type, str) or not event_type or len(event_type) > MAX_PROPERTY_NAME_CHARS:
             raise CustomerError("event_type", f"a non-empty string of at most {MAX_PROPERTY_NAME_CHARS} characters")
         stamp = self.timestamp(timestamp, "timestamp")
         _check_properties(properties)
+        found = self.ensure(account, customer_ids)
+        self.store.add_event(account, found.key, TrackedEvent(event_type, stamp, dict(properties), self.clock()))
+        return found
+
+    def ensure(self, account: int, customer_ids: Mapping[str, object]) -> Update:
+        """The customer those ids name, created without properties when none is known (source API), with
+        the ids it lacks attached: what an event of a customer (tracked, or an order) needs first. Raises
+        CustomerError naming the field at fault (ids of two customers are refused, never merged)."""
+        keys = id_keys(customer_ids)
         for _ in range(MAX_ROUNDS):
             found = self._resolve(account, keys)
             if not found.new_ids and found.record is not None:
@@ -103,7 +112,6 @@ class CustomerService:
                 break
         else:
             raise StoreError(f"customer {keys[0]!r}: still contended after {MAX_ROUNDS} rounds")
-        self.store.add_event(account, found.home, TrackedEvent(event_type, stamp, dict(properties), self.clock()))
         return Update(found.home, attached=found.new_ids, created=found.record is None)
 
     def find(self, account: int, id_type: str, value: str) -> CustomerRecord | None:

@@ -234,7 +234,7 @@ _ORDER_ITEMS = Dataset(
         _varchar("imageUrl", 200),
         _varchar("name", 100),
         column("orderDate", "timestamp"),
-        column("orderId", "int"),
+        column("orderId", "bigint"),  # the vendor's int: see orders.orderId
         column("quantity", "int"),
         _varchar("url", 200),
     ),
@@ -258,7 +258,9 @@ _ORDERS = Dataset(
         _varchar("lastName", 50),
         column("orderCreatedDate", "timestamp"),
         column("orderDate", "timestamp"),
-        column("orderId", "int"),
+        # The vendor lists it as int: sqlsync's order id is a 63-bit number derived from the external order id
+        # (sqlsync.export.sources.order_id), which an int cannot hold. Wider, as events.eventId.
+        column("orderId", "bigint"),
         _varchar("paymentMethod", 50),
         _varchar("Phone", 50),
         _varchar("Status", 50),

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlsync.customers.ids import id_type_of, split_key
-from sqlsync.store.base import CustomerRecord, CustomerStore, TrackedEvent
+from sqlsync.models.orders import Order
+from sqlsync.store.base import CustomerRecord, CustomerStore, OrderRecord, TrackedEvent
 
 MAX_EVENT_PARAMS = 50
 MAX_EVENT_PARAM_CHARS = 300
@@ -109,7 +110,93 @@ def _short(value: Any) -> Any:
     return value[:MAX_EVENT_PARAM_CHARS] if isinstance(value, str) else value
 
 
-_SOURCES: dict[str, Callable[[CustomerStore], Source]] = {"contacts": ContactsSource, "events": EventsSource}
+def order_id(account: int, external_order_id: str) -> int:
+    """orders.orderId, the vendor's internal order id: a stable number for the account's external order id."""
+    return stable_id(account, f"order#{external_order_id}")
+
+
+class OrdersSource:
+    """orders: the orders sent to ingest as order events, each as last received."""
+
+    def __init__(self, customers: CustomerStore) -> None:
+        self.customers = customers
+
+    def read(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (cursor, order_row(account, record))
+            for cursor, record in self.customers.changed_orders(account, after, until, limit)
+        ]
+
+
+def order_row(account: int, record: OrderRecord) -> dict[str, Any]:
+    order = Order.model_validate(record.order)
+    return {
+        "contactid": stable_id(account, record.home),  # the contacts row of the same customer
+        "deliveryaddress": order.delivery_address,
+        "deliverymethod": order.delivery_method,
+        "discount": order.discount,
+        "email": order.email,
+        "externalorderid": order.external_order_id,
+        "firstname": order.first_name,
+        "lastname": order.last_name,
+        "ordercreateddate": _utc(record.created_at),
+        "orderdate": order.date.astimezone(UTC),
+        "orderid": order_id(account, order.external_order_id),
+        "paymentmethod": order.payment_method,
+        "phone": order.phone,
+        "status": order.status,
+        "totalcost": order.total_cost,
+    }
+
+
+class OrderItemsSource:
+    """orderItems: the items of those orders, one row per product of an order.
+
+    Rows come per order, and a page ends at an order's end (the cursor is the order's): a page holds `limit`
+    rows or more, or every order left. An order without items gives no row, so the feed is read on past it;
+    otherwise a page of such orders would look like the end of the feed."""
+
+    def __init__(self, customers: CustomerStore) -> None:
+        self.customers = customers
+
+    def read(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        rows: list[tuple[str, dict[str, Any]]] = []
+        while len(rows) < limit:
+            orders = self.customers.changed_orders(account, after, until, limit)
+            for cursor, record in orders:
+                rows += [(cursor, row) for row in order_item_rows(account, record)]
+                if len(rows) >= limit:
+                    return rows
+            if len(orders) < limit:
+                break
+            after = orders[-1][0]
+        return rows
+
+
+def order_item_rows(account: int, record: OrderRecord) -> list[dict[str, Any]]:
+    order = Order.model_validate(record.order)
+    common = {"orderdate": order.date.astimezone(UTC), "orderid": order_id(account, order.external_order_id)}
+    return [
+        {
+            **common,
+            "cost": item.cost,
+            "description": item.description,
+            "externalproductid": item.external_product_id,
+            "imageurl": item.image_url,
+            "name": item.name,
+            "quantity": item.quantity,
+            "url": item.url,
+        }
+        for item in order.items
+    ]
+
+
+_SOURCES: dict[str, Callable[[CustomerStore], Source]] = {
+    "contacts": ContactsSource,
+    "events": EventsSource,
+    "orders": OrdersSource,
+    "orderItems": OrderItemsSource,
+}
 
 AVAILABLE = frozenset(_SOURCES)
 """The datasets sqlsync can export today, by the vendor's dataset name."""

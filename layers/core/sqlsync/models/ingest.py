@@ -1,5 +1,5 @@
-"""The body of POST /v1/events: one event or {"events": [...]}, each a segment event (segment sync) or an
-activity event (action hooks), told apart by its type."""
+"""The body of POST /v1/events: one event or {"events": [...]}, each a segment event (segment sync), an order
+event (kept for the orders exports) or an activity event (action hooks), told apart by its type."""
 
 from __future__ import annotations
 
@@ -9,18 +9,27 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from sqlsync.models.events import SegmentEvent
 from sqlsync.models.hooks import ActivityEvent
+from sqlsync.models.orders import ORDER_EVENT_TYPE, OrderEvent
 
 SEGMENT_TYPE_PREFIX = "segment."
+ORDER_EVENT_TAG = "order_event"
+"""The union tag of order events, which pydantic puts into error locations (the API drops it)."""
+
+AnyEventModel = SegmentEvent | ActivityEvent | OrderEvent
 
 
 def _event_kind(value: Any) -> str:
-    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return "segment_event" if str(kind or "").startswith(SEGMENT_TYPE_PREFIX) else "activity_event"
+    kind = str((value.get("type") if isinstance(value, dict) else getattr(value, "type", None)) or "")
+    if kind == ORDER_EVENT_TYPE:
+        return ORDER_EVENT_TAG
+    return "segment_event" if kind.startswith(SEGMENT_TYPE_PREFIX) else "activity_event"
 
 
 # The discriminator picks the shape first, so that validation errors speak about that shape only.
 AnyEvent = Annotated[
-    Annotated[SegmentEvent, Tag("segment_event")] | Annotated[ActivityEvent, Tag("activity_event")],
+    Annotated[SegmentEvent, Tag("segment_event")]
+    | Annotated[ActivityEvent, Tag("activity_event")]
+    | Annotated[OrderEvent, Tag(ORDER_EVENT_TAG)],
     Discriminator(_event_kind),
 ]
 
@@ -42,10 +51,11 @@ def _body_kind(value: Any) -> str:
 EventsBody = Annotated[
     Annotated[SegmentEvent, Tag("segment_event")]
     | Annotated[ActivityEvent, Tag("activity_event")]
+    | Annotated[OrderEvent, Tag(ORDER_EVENT_TAG)]
     | Annotated[EventBatch, Tag("batch")],
     Discriminator(_body_kind),
 ]
 
 
-def events_of(body: SegmentEvent | ActivityEvent | EventBatch) -> list[SegmentEvent | ActivityEvent]:
+def events_of(body: AnyEventModel | EventBatch) -> list[AnyEventModel]:
     return list(body.events) if isinstance(body, EventBatch) else [body]

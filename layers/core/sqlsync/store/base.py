@@ -368,6 +368,25 @@ class TrackedEvent:
     """When sqlsync kept it (its place in the change feed); not part of what the event is."""
 
 
+@dataclass(frozen=True)
+class OrderRecord:
+    """An order kept for the orders exports (sent to ingest as order events, models/orders.py), one per external
+    order id of an account: the whole order as last received, the customer it belongs to and the version of
+    the event that brought it."""
+
+    external_order_id: str
+    home: str
+    """The home key of the order's customer (sqlsync.customers.ids)."""
+    version: str
+    """The event's version (OrderEvent.version: a fixed-width UTC time, '#', the event id): orders as text."""
+    order: dict[str, Any]
+    """The order as JSON values (models.orders.Order.model_dump(mode="json"))."""
+    created_at: float = 0.0
+    """When sqlsync first kept the order: a later write keeps the stored one."""
+    updated_at: float = 0.0
+    """When sqlsync last wrote the order (its place in the change feed)."""
+
+
 def feed_cursor(at: float, key: str) -> str:
     """A position in a change feed: items changed at `at` (unix seconds), then by key; sorts as text."""
     return f"{at:020.6f}#{key}"
@@ -403,6 +422,21 @@ class CustomerStore(ABC):
     @abstractmethod
     def changed_events(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, str, TrackedEvent]]:
         """Events kept after the cursor `after` and at or before `until`: (cursor, home key, event)."""
+
+    @abstractmethod
+    def put_order(self, account: int, record: OrderRecord) -> bool:
+        """Store the order unless the one kept under its external id has a strictly newer version (equal
+        versions pass: a redelivered event is written again, to the same values). One conditional write; the
+        stored `created_at`, if any, is kept. False when a newer order is kept (nothing written)."""
+
+    @abstractmethod
+    def get_order(self, account: int, external_order_id: str) -> OrderRecord | None:
+        """The order kept under that external id (consistent read), or None."""
+
+    @abstractmethod
+    def changed_orders(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, OrderRecord]]:
+        """Orders written after the feed cursor `after` and at or before `until`, oldest write first, each with
+        its cursor (`feed_cursor(updated_at, external_order_id)`)."""
 
 
 ImportStatus = Literal["queued", "running", "succeeded", "failed"]

@@ -59,6 +59,7 @@ from sqlsync.store.base import (
     Membership,
     MembershipLike,
     MembershipState,
+    OrderRecord,
     Pending,
     StatsBucket,
     StatsDelta,
@@ -94,6 +95,7 @@ _PENDING = "pending"
 _HELD = "held#"
 _FLUSH = "flush"
 _CUSTOMER = "customer"
+_ORDER = "order"
 _EXPORT_STATE = "exportstate"
 _MARK_ROUNDS = 10
 _STATES: dict[str, MembershipState] = {"in": "in", "out": "out"}
@@ -693,8 +695,10 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
     * sk "customer", a home item: `ids` (JSON list of id keys, home first), `properties` (JSON: name ->
       [value, last_update]) and `version`; or an alias item: `home`, the home key;
     * pk "<account>#<home key>", sk "event#<time>#<digest>": the customer's tracked events;
-    * the index `changes` (gsi1pk "<account>#customers" or "<account>#events", gsi1sk the feed cursor: the
-      time of the write, then the key): the change feeds incremental exports read.
+    * pk "<account>#order#<external order id>", sk "order": an order (`home`, `version`, `order` as JSON,
+      `created_at`, `updated_at`); an id key is "type:value", so it never starts with "order#";
+    * the index `changes` (gsi1pk "<account>#customers", "<account>#events" or "<account>#orders", gsi1sk
+      the feed cursor: the time of the write, then the key): the change feeds incremental exports read.
 
     A write is one PutItem conditioned on the version read, or one TransactWriteItems when new ids are
     attached (docs/customers.md: why one item per customer)."""
@@ -805,6 +809,45 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
             for item in self._changes(f"{account}#events", after, until, limit)
         ]
 
+    def put_order(self, account: int, record: OrderRecord) -> bool:
+        """One UpdateItem: conditioned on the stored version, keeping the stored created_at (if_not_exists)."""
+        values: dict[str, AttributeValueTypeDef] = {
+            ":external_order_id": {"S": record.external_order_id},
+            ":home": {"S": record.home},
+            ":version": {"S": record.version},
+            ":order": {"S": dump_fields(record.order)},
+            ":created_at": {"N": repr(record.created_at)},
+            ":updated_at": {"N": repr(record.updated_at)},
+            ":gsi1pk": {"S": f"{account}#orders"},
+            ":gsi1sk": {"S": feed_cursor(record.updated_at, record.external_order_id)},
+        }
+        names = [name[1:] for name in values]
+        assignments = [f"#{name} = :{name}" for name in names if name != "created_at"]
+        assignments.append("#created_at = if_not_exists(#created_at, :created_at)")
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_key(f"{account}#{_ORDER}#{record.external_order_id}", _ORDER),
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression="attribute_not_exists(#version) OR #version <= :version",
+                ExpressionAttributeNames={f"#{name}": name for name in names},  # "order" is a reserved word
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise self._failure("UpdateItem", exc) from exc
+        except BotoCoreError as exc:
+            raise self._failure("UpdateItem", exc) from exc
+        return True
+
+    def get_order(self, account: int, external_order_id: str) -> OrderRecord | None:
+        item = self._get_item(_key(f"{account}#{_ORDER}#{external_order_id}", _ORDER))
+        return None if item is None else _order(item)
+
+    def changed_orders(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, OrderRecord]]:
+        return [(item["gsi1sk"]["S"], _order(item)) for item in self._changes(f"{account}#orders", after, until, limit)]
+
     def _changes(self, feed: str, after: str, until: float, limit: int) -> list[Item]:
         """The feed's items after the cursor, up to `until` (the index is read in order: stop at the first later)."""
         bound = feed_cursor(until, "\uffff")
@@ -839,6 +882,17 @@ def _event(item: Item) -> TrackedEvent:
         float(item["timestamp"]["N"]),
         load_fields(item["properties"]["S"]),
         float(item["received_at"]["N"]) if "received_at" in item else 0.0,
+    )
+
+
+def _order(item: Item) -> OrderRecord:
+    return OrderRecord(
+        item["external_order_id"]["S"],
+        item["home"]["S"],
+        item["version"]["S"],
+        load_fields(item["order"]["S"]),
+        float(item["created_at"]["N"]),
+        float(item["updated_at"]["N"]),
     )
 
 

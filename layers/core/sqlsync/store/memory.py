@@ -50,6 +50,7 @@ from sqlsync.store.base import (
     Membership,
     MembershipLike,
     MembershipState,
+    OrderRecord,
     Pending,
     StatsBucket,
     StatsDelta,
@@ -403,6 +404,8 @@ class InMemoryCustomerStore(CustomerStore):
         self._lock = threading.Lock()
         self._items: dict[tuple[int, str], tuple[str, CustomerRecord] | str] = {}
         self._events: dict[tuple[int, str], dict[str, TrackedEvent]] = {}
+        # (account, external order id) -> the order's JSON and its record without the order.
+        self._orders: dict[tuple[int, str], tuple[str, OrderRecord]] = {}
 
     def read(self, account: int, keys: Sequence[str]) -> dict[str, CustomerRecord | CustomerAlias]:
         with self._lock:
@@ -462,6 +465,36 @@ class InMemoryCustomerStore(CustomerStore):
                 for key, event in events.items()
             ]
         return [entry for entry in sorted(kept) if entry[0] > after and entry[2].received_at <= until][:limit]
+
+    def put_order(self, account: int, record: OrderRecord) -> bool:
+        body = dump_fields(record.order)
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            stored = self._orders.get((account, record.external_order_id))
+            if stored is not None and stored[1].version > record.version:
+                return False
+            created_at = stored[1].created_at if stored is not None else record.created_at
+            self._orders[(account, record.external_order_id)] = (body, replace(record, order={}, created_at=created_at))
+            return True
+
+    def get_order(self, account: int, external_order_id: str) -> OrderRecord | None:
+        with self._lock:
+            self.calls["GetItem"] += 1
+            stored = self._orders.get((account, external_order_id))
+        return None if stored is None else _order(stored)
+
+    def changed_orders(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, OrderRecord]]:
+        with self._lock:
+            self.calls["Query"] += 1
+            kept = [stored for (owner, _), stored in self._orders.items() if owner == account]
+        feed = sorted((feed_cursor(item[1].updated_at, item[1].external_order_id), item) for item in kept)
+        return [(cursor, _order(item)) for cursor, item in feed if cursor > after and item[1].updated_at <= until][
+            :limit
+        ]
+
+
+def _order(item: tuple[str, OrderRecord]) -> OrderRecord:
+    return replace(item[1], order=load_fields(item[0]))
 
 
 def _loaded(item: tuple[str, CustomerRecord]) -> CustomerRecord:
