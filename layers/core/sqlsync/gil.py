@@ -6,7 +6,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-PROMPT_SWITCH_SECONDS = 0.0002
+PROMPT_SWITCH_SECONDS = 0.00005
+"""Measured with `make bench` (MariaDB sync): 0.2 ms, 0.1 ms, 0.05 ms, 0.02 ms and 0.01 ms were tried; 0.05 ms ran
+fastest, about 5% faster than 0.2 ms."""
 
 
 @contextmanager
