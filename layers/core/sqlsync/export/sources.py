@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlsync.customers.ids import id_type_of, split_key
+from sqlsync.customers.ids import split_key
 from sqlsync.models.orders import Order
 from sqlsync.store.base import CustomerRecord, CustomerStore, OrderRecord, TrackedEvent
 
@@ -61,18 +61,33 @@ class ContactsSource:
 
 
 def contact_row(account: int, record: CustomerRecord) -> dict[str, Any]:
-    values = {name: stamped.value for name, stamped in record.properties.items()}
+    properties = record.properties
     row: dict[str, Any] = {
         "contactid": stable_id(account, record.key),
         "contactsource": record.source or None,
         "createddate": _utc(record.created_at) if record.created_at else None,
-        "externalcustomerid": next((split_key(key)[1] for key in record.ids if id_type_of(key) == "registered"), None),
+        "externalcustomerid": _registered_id(record.ids),
     }
+    # Loops rather than next() over generators: once per column of every contact exported.
     for column, names in CONTACT_PROPERTIES.items():
-        row[column] = next((values[name] for name in names if values.get(name) not in (None, "")), None)
+        found = None
+        for name in names:
+            stamped = properties.get(name)
+            if stamped is not None and stamped.value not in (None, ""):
+                found = stamped.value
+                break
+        row[column] = found
     email = row["email"]
     row["emaildomain"] = email.rpartition("@")[2].lower() if isinstance(email, str) and "@" in email else None
     return row
+
+
+def _registered_id(ids: tuple[str, ...]) -> str | None:
+    for key in ids:
+        id_type, value = split_key(key)
+        if id_type == "registered":
+            return value
+    return None
 
 
 class EventsSource:
