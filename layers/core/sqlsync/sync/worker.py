@@ -341,7 +341,7 @@ class _SegmentRun:
             for change in claimed:
                 self.note_held(change.version)
             return
-        self.apply_chunks(self.claimed_chunks(fresh))
+        self.apply_chunks(self.chunks(fresh, self.claim))
 
     def claim(self, changes: list[Change]) -> list[Change]:
         """The changes whose ledger claim succeeded (the others are older than the ledger: skipped)."""
@@ -349,21 +349,6 @@ class _SegmentRun:
         claimed = [change for change, newer in zip(changes, claims, strict=True) if newer is None]
         self.skipped += len(changes) - len(claimed)
         return claimed
-
-    def claimed_chunks(self, changes: list[Change]) -> Iterator[list[Change]]:
-        """Chunks like `chunks`, claimed a chunk's worth at a time as they are asked for: the claims of the
-        next chunk run while the pipeline executes this one."""
-        size = self.integration.batch_size
-        for state in ("in", "out"):
-            same_state = [change for change in changes if change.state == state]
-            ready: list[Change] = []
-            for start in range(0, len(same_state), size):
-                ready += self.claim(same_state[start : start + size])
-                if len(ready) >= size:
-                    yield ready[:size]
-                    ready = ready[size:]
-            if ready:
-                yield ready
 
     def apply_segment_event(self, event: SegmentEvent, message_id: str) -> None:
         integration_id, segment_id = self.integration.id, self.segment_id
@@ -631,13 +616,24 @@ class _SegmentRun:
         middle = len(chunk) // 2
         return self.execute_bisecting(chunk[:middle]) + self.execute_bisecting(chunk[middle:])
 
-    def chunks(self, changes: Sequence[Change]) -> Iterator[list[Change]]:
-        """Chunks of at most batch_size changes, each of one state (one template per chunk)."""
+    def chunks(
+        self, changes: Sequence[Change], claim: Callable[[list[Change]], list[Change]] | None = None
+    ) -> Iterator[list[Change]]:
+        """Chunks of at most batch_size changes, each of one state (one template per chunk). With `claim`, a
+        chunk's worth is claimed as the chunks are asked for and only what it keeps goes on: the claims of the
+        next chunk run while the pipeline executes this one."""
         size = self.integration.batch_size
         for state in ("in", "out"):
             same_state = [change for change in changes if change.state == state]
+            ready: list[Change] = []
             for start in range(0, len(same_state), size):
-                yield same_state[start : start + size]
+                part = same_state[start : start + size]
+                ready += part if claim is None else claim(part)
+                if len(ready) >= size:
+                    yield ready[:size]
+                    ready = ready[size:]
+            if ready:
+                yield ready
 
     def render(self, chunk: list[Change]) -> list[str]:
         template_text = self.integration.templates.for_event(_STATE_EVENT[chunk[0].state])
