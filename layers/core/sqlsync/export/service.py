@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlsync.export.schedules import NEVER, next_run_time
 from sqlsync.export.sources import AVAILABLE
@@ -70,14 +71,29 @@ class ExportService:
         counts the next run (from the schedule it started with), and the new one applies after that."""
         now = self.clock()
         next_run = next_run_time(export.schedule, now)
+        self._change_state(
+            export.id,
+            export.account_id,
+            lambda state: None if state.lease_until > now else {"next_run_at": next_run},
+            next_run,
+        )
+
+    def _change_state(
+        self,
+        export_id: str,
+        account_id: int,
+        changes: Callable[[ExportState], dict[str, Any] | None],
+        first_run_at: float,
+    ) -> None:
+        """Save the state with `changes` (None: leave it), again if a run saved it meanwhile; a lost state is
+        started afresh, due at `first_run_at`."""
         for _ in range(10):
-            state = self.states.get(export.id)
+            state = self.states.get(export_id)
             if state is None:
-                self.states.create(ExportState(export.id, export.account_id, next_run_at=next_run))
+                self.states.create(ExportState(export_id, account_id, next_run_at=first_run_at))
                 return
-            if state.lease_until > now or self.states.save(
-                replace(state, next_run_at=next_run, version=state.version + 1)
-            ):
+            changed = changes(state)
+            if changed is None or self.states.save(replace(state, **changed, version=state.version + 1)):
                 return
         raise ExportConfigError("id", "the export's state keeps changing (a run is saving it); try again")
 
@@ -101,22 +117,19 @@ class ExportService:
         export = self.get(account_id, export_id)
         if export is None:
             return None
-        for _ in range(10):
-            state = self.states.get(export_id)
-            if state is None:  # lost: start afresh
-                self.states.create(ExportState(export_id, account_id, next_run_at=self.clock()))
-                return export
-            wanted = replace(
-                state,
-                next_run_at=min(state.next_run_at, self.clock()),
+        now = self.clock()
+        self._change_state(
+            export_id,
+            account_id,
+            lambda state: {
+                "next_run_at": min(state.next_run_at, now),
                 # A run holding the lease is overtaken at its next save and stops; the next tick starts afresh.
-                lease_until=0.0,
-                watermarks={} if full else state.watermarks,
-                version=state.version + 1,
-            )
-            if self.states.save(wanted):
-                return export
-        raise ExportConfigError("id", "the export's state keeps changing (a run is saving it); try again")
+                "lease_until": 0.0,
+                "watermarks": {} if full else state.watermarks,
+            },
+            now,
+        )
+        return export
 
     def view(self, export: Export) -> ExportOut:
         state = self.states.get(export.id)
