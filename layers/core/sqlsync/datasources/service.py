@@ -13,15 +13,13 @@ from sqlsync.customers.ids import id_key
 from sqlsync.datasources.exceptions import DataSourceError, UnknownDataSourceError
 from sqlsync.datasources.reader import check_column, column_types, matching_contacts, reflect, rows_by_contact
 from sqlsync.models.connectors import Connector, ConnectorType, ContactKey
-from sqlsync.models.datasources import Condition, DataSource, DataSourceIn, DataSourceOut
+from sqlsync.models.datasources import MAX_CONTACTS, Condition, DataSource, DataSourceIn, DataSourceOut
 from sqlsync.store.base import ConfigStore, CustomerStore
 from sqlsync.sync.cache import TtlCache
 
 SOURCE_CONNECTOR_TYPES = frozenset({ConnectorType.POSTGRESQL, ConnectorType.MYSQL})
 _CONTACT_COLUMNS = {ContactKey.EMAIL: "email", ContactKey.PHONE: "phone", ContactKey.EXTERNAL_ID: "external_id"}
 _CUSTOMER_READ_KEYS = 100
-MAX_CONTACTS = 500
-"""Contacts per query: the API's batch form takes at most this many."""
 
 
 class DataSourceService:

@@ -75,9 +75,13 @@ class SegmentIn(BaseModel):
     limit: int = Field(default=10_000, ge=1, le=100_000)
 
 
+MAX_CONTACTS = 500
+"""Contacts read in one query: the batch form's limit, and the slices trigger enrichment reads in."""
+
+
 class RowsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     contacts: list[Annotated[str, StringConstraints(min_length=1, max_length=512)]] = Field(
-        min_length=1, max_length=500
+        min_length=1, max_length=MAX_CONTACTS
     )
