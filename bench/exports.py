@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -120,10 +120,12 @@ class IndexedCustomerStore(InMemoryCustomerStore):
         self._feeds.pop(account, None)
         return super().write(account, record, aliases)
 
-    def changed_customers(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, CustomerRecord]]:
+    def changed_customers(
+        self, account: int, after: str, until: float, limit: int, properties: Collection[str] | None = None
+    ) -> list[tuple[str, CustomerRecord]]:
         feed = self._feeds.get(account)
         if feed is None:
-            return super().changed_customers(account, after, until, limit)
+            return super().changed_customers(account, after, until, limit, properties)
         self.calls["Query"] += 1
         cursors, items = feed
         start = bisect.bisect_right(cursors, after)
@@ -132,14 +134,13 @@ class IndexedCustomerStore(InMemoryCustomerStore):
             if record.updated_at > until:  # cursors start with the write's time: all later ones are later too
                 break
             # Made as DynamoDBCustomerStore's _customer makes it from an item (dataclasses.replace is slower).
-            properties = load_properties(body)
             page.append(
                 (
                     cursor,
                     CustomerRecord(
                         record.key,
                         record.ids,
-                        properties,
+                        load_properties(body, properties),
                         record.version,
                         record.created_at,
                         record.updated_at,

@@ -13,8 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from moto import mock_aws
 
-from testkit import ROOT, unavailable
+from sqlsync.store.base import CustomerStore
+from sqlsync.store.dynamodb import DynamoDBCustomerStore
+from sqlsync.store.memory import InMemoryCustomerStore
+from testkit import ROOT, create_customers_table, unavailable
 
 PG_ADMIN_URL = os.environ.get("SQLSYNC_TEST_POSTGRES", "postgresql+pg8000://postgres@127.0.0.1:5432/postgres")
 MARIADB_ADMIN_URL = os.environ.get("SQLSYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/")
@@ -116,3 +120,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
             for name, value in function.resolved_environment(physical).items():
                 monkeypatch.setenv(name, value)
         yield physical
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def customer_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[CustomerStore]:
+    """A customers store on each implementation: in memory, and on DynamoDB (moto) in a new table."""
+    if request.param == "memory":
+        yield InMemoryCustomerStore()
+        return
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    with mock_aws():
+        create_customers_table("sqlsync-customers")
+        yield DynamoDBCustomerStore("sqlsync-customers")

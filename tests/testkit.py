@@ -6,7 +6,9 @@ import importlib.util
 import itertools
 import json
 import os
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +17,7 @@ from typing import Any, NoReturn
 from sqlsync.connectors import target_for
 from sqlsync.models import Integration, SegmentEvent
 from sqlsync.models.connectors import Connector, ConnectorType
+from sqlsync.models.hooks import ActivityEvent
 from sqlsync.sync import QueueMessage, to_messages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +57,13 @@ def event(
             "profiles": built,
         }
     )
+
+
+def activity_event(event_id: str, event_type: str = "click", **fields: Any) -> ActivityEvent:
+    """An activity event as the platform posts it: the sample click (events/platform/hooks/click.json) under
+    another id and type, with `fields` replaced."""
+    sample = json.loads((ROOT / "events" / "platform" / "hooks" / "click.json").read_text("utf-8"))
+    return ActivityEvent.model_validate({**sample, "id": event_id, "type": event_type, **fields})
 
 
 def messages(events: Sequence[SegmentEvent]) -> list[QueueMessage]:
@@ -201,3 +211,46 @@ def unavailable(reason: str) -> NoReturn:
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (SQLSYNC_REQUIRE_SERVICES=1)")
     pytest.skip(reason)
+
+
+def create_connector(api: Any, url: str) -> str:
+    """A connector, created through the API function, to the database of a test URL (PostgreSQL or MariaDB):
+    its id."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    kind = "postgresql" if parsed.get_backend_name() == "postgresql" else "mysql"
+    body: dict[str, Any] = {"name": kind, "type": kind, "host": parsed.host, "port": parsed.port}
+    body |= {"database": parsed.database, "username": parsed.username}
+    if parsed.password:
+        body["password"] = parsed.password
+    status, created = call(api, http("POST", "/v1/connectors", body))
+    assert status == 201, created
+    return str(created["id"])
+
+
+@contextmanager
+def scratch_schema(url: str, prefix: str) -> Iterator[str]:
+    """A new schema (a database, on MariaDB) in the database of a test URL, dropped with its tables after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    run_sql(url, f"CREATE SCHEMA {name}")
+    try:
+        yield name
+    finally:
+        cascade = " CASCADE" if url.startswith("postgresql") else ""
+        run_sql(url, f"DROP SCHEMA {name}{cascade}")
+
+
+def create_export(api: Any, url: str, schema: str, datasets: list[str]) -> str:
+    """An export of `datasets` into `schema` of a test URL's database, created through the API function (with
+    its connector): its id. It is due at once."""
+    body = {"name": schema, "connector_id": create_connector(api, url), "target_schema": schema, "datasets": datasets}
+    status, created = call(api, http("POST", "/v1/exports", body))
+    assert status == 201, created
+    return str(created["id"])
+
+
+def exporter_tick(exporter: Any) -> Any:
+    """The exporter function's answer to the scheduler's tick, reading the feeds up to now (no index lag)."""
+    exporter.runner().lag = 0.0
+    return exporter.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, Context())

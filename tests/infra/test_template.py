@@ -361,3 +361,12 @@ def test_no_sam_policy_template_grants_every_action(function: FunctionSpec) -> N
         actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
         assert actions
         assert not [a for a in actions if a == "*" or a.endswith(":*")], f"{function.logical_id} {name}: {actions}"
+
+
+def test_kept_activity_expires_through_the_customers_tables_ttl() -> None:
+    # put_activities writes `expires_at` (ActivityRetentionDays); no other item of the table has one.
+    customers = TEMPLATE["Resources"]["CustomersTable"]["Properties"]
+    assert customers["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["ACTIVITY_RETENTION_DAYS"] == {
+        "Ref": "ActivityRetentionDays"
+    }

@@ -24,6 +24,7 @@ class Settings:
     content_table: str = ""
     hook_content_retention_hours: int = 72
     customers_table: str = ""
+    activity_retention_days: int = 400
     imports_bucket: str = ""
     import_queue_url: str = ""
 
@@ -44,6 +45,7 @@ class Settings:
             content_table=os.environ.get("CONTENT_TABLE", ""),
             hook_content_retention_hours=int(os.environ.get("HOOK_CONTENT_RETENTION_HOURS", "72")),
             customers_table=os.environ.get("CUSTOMERS_TABLE", ""),
+            activity_retention_days=int(os.environ.get("ACTIVITY_RETENTION_DAYS", "400")),
             imports_bucket=os.environ.get("IMPORTS_BUCKET", ""),
             import_queue_url=os.environ.get("IMPORT_QUEUE_URL", ""),
         )

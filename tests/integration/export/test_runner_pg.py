@@ -22,7 +22,7 @@ from sqlsync.models.exports import Export, ExportDataset, ExportIn
 from sqlsync.models.orders import OrderEvent
 from sqlsync.store.memory import InMemoryConfigStore, InMemoryCustomerStore, InMemoryExportStateStore
 from sqlsync.sync import InMemorySink
-from sqlsync.sync.ingest import OrderBook, ingest
+from sqlsync.sync.ingest import CustomerRecords, ingest
 from testkit import connector, rows, run_sql
 
 pytestmark = pytest.mark.services
@@ -213,11 +213,11 @@ def _order_event(external_id: str, event_id: str, occurred_at: float, **order: A
 
 def test_orders_and_their_items_are_exported_and_updated_when_the_order_is_sent_again(world: World) -> None:
     world.customers.update(ACCOUNT, {"registered": "anna"}, {"first_name": "Anna"}, START - 60)
-    book = OrderBook(world.customers)
+    book = CustomerRecords(world.customers)
     cup = {"external_product_id": "sku-1", "name": "Tea cup", "cost": "60.25", "quantity": 2, "url": "u" * 250}
     saucer = {"external_product_id": "sku-2", "name": "Saucer", "cost": "9.99", "quantity": 2}
-    ingest([_order_event("A-1001", "evt-1", START - 50, items=[cup, saucer])], InMemorySink(), orders=book)
-    ingest([_order_event("B-7", "evt-2", START - 50, items=[], email="x" * 60)], InMemorySink(), orders=book)
+    ingest([_order_event("A-1001", "evt-1", START - 50, items=[cup, saucer])], InMemorySink(), records=book)
+    ingest([_order_event("B-7", "evt-2", START - 50, items=[], email="x" * 60)], InMemorySink(), records=book)
     export = world.create([ExportDataset.CONTACTS, ExportDataset.ORDERS, ExportDataset.ORDER_ITEMS])
 
     world.clock.now = START + 120
@@ -252,7 +252,7 @@ def test_orders_and_their_items_are_exported_and_updated_when_the_order_is_sent_
     world.clock.now = START + 200
     delivered = _order_event("A-1001", "evt-3", START + 150, status="DELIVERED", items=[{**cup, "quantity": 3}])
     stale = _order_event("A-1001", "evt-0", START - 100, status="CANCELED", items=[])
-    ingest([delivered, stale], InMemorySink(), orders=book)
+    ingest([delivered, stale], InMemorySink(), records=book)
     world.clock.now = START + 400
     again = world.runner().run(export.id, ALWAYS)
 

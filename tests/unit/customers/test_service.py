@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,15 +26,9 @@ NOW = 1_800_000_000.0
 ACCOUNT = 7
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[CustomerStore]:
-    if request.param == "memory":
-        yield InMemoryCustomerStore()
-        return
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        create_customers_table(TABLE)
-        yield DynamoDBCustomerStore(TABLE)
+@pytest.fixture
+def store(customer_store: CustomerStore) -> CustomerStore:
+    return customer_store
 
 
 def service_on(store: CustomerStore) -> CustomerService:
@@ -317,6 +311,10 @@ def test_the_change_feeds_give_customers_and_events_in_the_order_sqlsync_wrote_t
     assert store.changed_customers(ACCOUNT, cursor, until=2000, limit=10) == []
     assert [r.key for _, r in store.changed_customers(ACCOUNT, "", until=1002.5, limit=10)] == ["registered:b"]
     assert len(store.changed_customers(ACCOUNT, "", until=2000, limit=1)) == 1
+    # AND an export that reads a few properties has only those decoded
+    service.update(ACCOUNT, {"registered": "b"}, {"email": "b@example.com", "city": "Brno"}, 950)
+    ((_, decoded),) = store.changed_customers(ACCOUNT, cursor, until=2000, limit=10, properties={"email", "phone"})
+    assert values(decoded) == {"email": "b@example.com"}
 
     events = store.changed_events(ACCOUNT, "", until=2000, limit=10)
     assert [(home, event.event_type, event.received_at) for _, home, event in events] == [

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from sqlsync.export.datasets import DATASETS, Column, ColumnType, Dataset
+from sqlsync.export.sources import sources
+from sqlsync.models.exports import ExportDataset
+from sqlsync.store.memory import InMemoryCustomerStore
 
 REFERENCE_FILE = Path("/work/shared/reference/esputnik-postgresql-connector-and-export.txt")
 # The first two cells (Parameter | Type) of each row of the reference's "List of Data Export Parameters",
@@ -166,6 +169,15 @@ WIDENED: dict[tuple[str, str], ColumnType] = {
     ("events", "eventId"): "bigint",
     ("orders", "orderId"): "bigint",
     ("orderItems", "orderId"): "bigint",
+    # the platform's ids, from its events (not bounded to 32 bits), and sqlsync's 63-bit message instance ids
+    ("broadcasts", "groupId"): "bigint",
+    ("broadcasts", "id"): "bigint",
+    ("broadcasts", "messageId"): "bigint",
+    ("contactActivities", "broadcastId"): "bigint",
+    ("contactActivities", "messageInstanceId"): "bigint",
+    ("contactActivities", "messageId"): "bigint",
+    ("messages", "messageId"): "bigint",
+    ("revenue", "messageInstanceId"): "bigint",
 }
 _VARCHAR = re.compile(r"varchar \((\d+|max)\)")
 _RENAMED = re.compile(r".*\((\w+)\)\s*\*")  # "activity (activityStatus) *": the name in brackets replaces it
@@ -334,3 +346,7 @@ def test_a_column_that_cannot_be_stored_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         Column(name, column_type, length)
+
+
+def test_every_dataset_of_the_vendor_has_a_source_and_may_be_asked_for() -> None:
+    assert set(sources(InMemoryCustomerStore())) == set(DATASETS) == {dataset.value for dataset in ExportDataset}

@@ -14,12 +14,12 @@ from pydantic import TypeAdapter
 from sqlsync.customers.service import CustomerService
 from sqlsync.export.datasets import DATASETS
 from sqlsync.export.runner import table_rows
-from sqlsync.export.sources import AVAILABLE, ContactsSource, OrderItemsSource, OrdersSource, order_id, stable_id
+from sqlsync.export.sources import ContactsSource, OrderItemsSource, OrdersSource, order_id, stable_id
 from sqlsync.models.ingest import EventsBody
 from sqlsync.models.orders import OrderEvent
 from sqlsync.store.memory import InMemoryCustomerStore
 from sqlsync.sync import InMemorySink
-from sqlsync.sync.ingest import OrderBook, ingest
+from sqlsync.sync.ingest import CustomerRecords, ingest
 from testkit import ROOT
 
 ACCOUNT = 1
@@ -31,14 +31,14 @@ class World:
     def __init__(self) -> None:
         self.now = NOW
         self.store = InMemoryCustomerStore()
-        self.book = OrderBook(CustomerService(self.store, clock=lambda: self.now))
+        self.book = CustomerRecords(CustomerService(self.store, clock=lambda: self.now))
 
     def order(self, external_id: str, event_id: str = "evt-1", **changes: Any) -> None:
         body = copy.deepcopy(SAMPLE)
         body["order"].update(external_order_id=external_id, **changes)
         parsed = TypeAdapter(EventsBody).validate_python({**body, "id": event_id})
         assert isinstance(parsed, OrderEvent)
-        ingest([parsed], InMemorySink(), orders=self.book)
+        ingest([parsed], InMemorySink(), records=self.book)
 
 
 def test_the_orders_dataset_has_every_vendor_column_from_the_order_kept() -> None:
@@ -138,7 +138,3 @@ def test_an_item_page_ends_at_an_orders_end_and_reads_on_past_orders_without_ite
     rest = source.read(ACCOUNT, first[-1][0], world.now, 2)
     assert [row["externalproductid"] for _, row in rest] == ["sku-1"]
     assert source.read(ACCOUNT, rest[-1][0], world.now, 2) == []
-
-
-def test_orders_and_order_items_can_be_exported() -> None:
-    assert {"orders", "orderItems"} <= AVAILABLE

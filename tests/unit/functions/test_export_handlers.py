@@ -58,7 +58,7 @@ def test_exports_are_created_listed_changed_run_and_deleted(api: ModuleType) -> 
     ("change", "field"),
     [
         ({"connector_id": "nope"}, "connector_id"),
-        ({"datasets": ["revenue"]}, "datasets[0]"),  # not kept by sqlsync yet
+        ({"datasets": ["sales"]}, "datasets[0]"),  # not one of the vendor's
         ({"datasets": []}, "datasets"),
         ({"datasets": ["contacts", "contacts"]}, "datasets"),
         ({"schedule": "cron(0 * * * * *)"}, "schedule"),

@@ -1,19 +1,18 @@
 """Order events through the ingest handler on moto: kept in the customers table (not queued), a bad one
-refused naming its field, and the exporter's tick writing orders and their items into the real PostgreSQL."""
+refused naming its field, and the exporter's tick writing orders and their items into the real PostgreSQL and
+MariaDB."""
 
 from __future__ import annotations
 
 import copy
 import json
-import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from sqlsync.store.dynamodb import DynamoDBCustomerStore
-from testkit import ROOT, Context, call, http, load_function, queued, rows, run_sql
+from testkit import ROOT, call, create_export, exporter_tick, http, load_function, queued, rows, scratch_schema
 
 ACCOUNT = 1  # the sample's
 SAMPLE: dict[str, Any] = json.loads((ROOT / "events" / "platform" / "orders" / "order.json").read_text("utf-8"))
@@ -84,35 +83,24 @@ def test_customer_ids_of_two_customers_are_refused_naming_the_event(aws: dict[st
 
 
 @pytest.mark.services
-def test_the_exporter_tick_writes_the_ingested_orders_and_items_into_postgresql(
-    aws: dict[str, str], postgres_url: str
+@pytest.mark.parametrize("database", ["postgres_url", "mariadb_url"])
+def test_the_exporter_tick_writes_the_ingested_orders_and_items(
+    aws: dict[str, str], database: str, request: pytest.FixtureRequest
 ) -> None:
-    ingest, api, exporter = load_function("ingest"), load_function("api"), load_function("exporter")
-    exporter.runner().lag = 0.0  # the test does not wait for the index's lag
-    schema = f"orders_{uuid.uuid4().hex[:8]}"
-    run_sql(postgres_url, f"CREATE SCHEMA {schema}")
-    try:
+    url = request.getfixturevalue(database)
+    ingest, api = load_function("ingest"), load_function("api")
+    with scratch_schema(url, "orders") as schema:
         assert call(ingest, http("POST", "/v1/events", SAMPLE))[0] == 202
-        url = make_url(postgres_url)
-        body = {"name": "pg", "type": "postgresql", "host": url.host, "port": url.port, "database": url.database}
-        body |= {"username": url.username, "password": "unused-with-trust"}
-        status, connector = call(api, http("POST", "/v1/connectors", body))
-        assert status == 201, connector
-        export = {"name": "orders", "connector_id": connector["id"], "target_schema": schema}
-        export["datasets"] = ["contacts", "orders", "orderItems"]
-        status, created = call(api, http("POST", "/v1/exports", export))
-        assert status == 201, created
+        export_id = create_export(api, url, schema, ["contacts", "orders", "orderItems"])
 
-        answer = exporter.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, Context())
+        answer = exporter_tick(load_function("exporter"))
 
-        rows_written = {"contacts": 1, "orders": 1, "orderItems": 1}
-        assert answer == {"runs": [{"export_id": created["id"], "status": "finished", "rows": rows_written}]}
-        ((contact,),) = rows(postgres_url, f"SELECT contactid FROM {schema}.contacts")
-        assert rows(postgres_url, f"SELECT contactid, externalorderid, totalcost, lastname FROM {schema}.orders") == [
+        written = {"contacts": 1, "orders": 1, "orderItems": 1}
+        assert answer == {"runs": [{"export_id": export_id, "status": "finished", "rows": written}]}
+        ((contact,),) = rows(url, f"SELECT contactid FROM {schema}.contacts")
+        assert rows(url, f"SELECT contactid, externalorderid, totalcost, lastname FROM {schema}.orders") == [
             (contact, "A-1001", Decimal("120.5"), "Nováková")
         ]
-        assert rows(postgres_url, f"SELECT externalproductid, quantity, cost FROM {schema}.order_items") == [
+        assert rows(url, f"SELECT externalproductid, quantity, cost FROM {schema}.order_items") == [
             ("sku-1", 2, Decimal("60.25"))
         ]
-    finally:
-        run_sql(postgres_url, f"DROP SCHEMA {schema} CASCADE")

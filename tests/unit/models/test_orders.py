@@ -99,6 +99,8 @@ def _with(change: dict[str, Any], path: tuple[str | int, ...] = ()) -> dict[str,
         (_with({"external_order_id": "x" * 101}, ("order",)), "order.external_order_id"),  # keys are never cut
         (_with({"status": "x" * 51}, ("order",)), "order.status"),
         (_with({"date": "2026-11-22"}, ("order",)), "order.date"),
+        (_with({"date": "1969-12-31T23:59:59Z"}, ("order",)), "order.date"),  # feeds keep times from 1970 on
+        (_with({"occurred_at": "1969-12-31T23:59:59Z"}), "occurred_at"),
         (_with({"total_cost": -1}, ("order",)), "order.total_cost"),
         (_with({"total_cost": "NaN"}, ("order",)), "order.total_cost"),
         (_with({"total_cost": 0.1 + 0.2}, ("order",)), "order.total_cost"),  # 17 decimals: DECIMAL(38,10) would round

@@ -4,32 +4,19 @@ first-received time kept across updates, and the orders change feed the exports 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from sqlsync.store.base import CustomerStore, OrderRecord, feed_cursor
-from sqlsync.store.dynamodb import DynamoDBCustomerStore
-from sqlsync.store.memory import InMemoryCustomerStore
-from testkit import create_customers_table
 
-REGION = "eu-central-1"
-TABLE = "sqlsync-customers"
 ACCOUNT = 3
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[CustomerStore]:
-    if request.param == "memory":
-        yield InMemoryCustomerStore()
-        return
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        create_customers_table(TABLE)
-        yield DynamoDBCustomerStore(TABLE)
+@pytest.fixture
+def store(customer_store: CustomerStore) -> CustomerStore:
+    return customer_store
 
 
 def order(external_id: str, version: str, at: float, status: str = "INITIALIZED", **fields: Any) -> OrderRecord:

@@ -17,7 +17,7 @@ from sqlsync.models.orders import OrderEvent
 from sqlsync.store.memory import InMemoryCustomerStore
 from sqlsync.sync import InMemorySink
 from sqlsync.sync.exceptions import IngestFieldError, PayloadTooLargeError
-from sqlsync.sync.ingest import MAX_ORDER_BYTES, MAX_ORDERS_PER_REQUEST, OrderBook, ingest
+from sqlsync.sync.ingest import MAX_ORDER_BYTES, MAX_RECORDS_PER_REQUEST, CustomerRecords, ingest
 from testkit import ROOT, event
 
 ACCOUNT = 1
@@ -38,11 +38,11 @@ class World:
         self.now = NOW
         self.store = InMemoryCustomerStore()
         self.customers = CustomerService(self.store, clock=lambda: self.now)
-        self.book = OrderBook(self.customers)
+        self.book = CustomerRecords(self.customers)
         self.sink = InMemorySink()
 
     def ingest(self, *events: Any, batch: bool = True) -> int:
-        return ingest(list(events), self.sink, batch=batch, orders=self.book).orders
+        return ingest(list(events), self.sink, batch=batch, records=self.book).orders
 
 
 def test_an_order_of_an_unknown_customer_creates_the_customer_without_properties() -> None:
@@ -122,18 +122,18 @@ def test_an_order_too_large_for_one_item_is_refused_naming_it() -> None:
     assert world.store.get_order(ACCOUNT, "A-1001") is None
 
 
-def test_order_events_need_an_order_book() -> None:
-    with pytest.raises(ValueError, match="OrderBook"):
+def test_order_events_need_customer_records() -> None:
+    with pytest.raises(ValueError, match="CustomerRecords"):
         ingest(events_of(order_event()), InMemorySink())
 
 
 def test_more_order_events_than_one_request_may_carry_are_refused_before_any_is_kept() -> None:
     world = World()
-    orders = [order_event(f"evt-{n}", external_order_id=f"A-{n}") for n in range(MAX_ORDERS_PER_REQUEST + 1)]
+    orders = [order_event(f"evt-{n}", external_order_id=f"A-{n}") for n in range(MAX_RECORDS_PER_REQUEST + 1)]
 
     with pytest.raises(IngestFieldError) as refused:
         world.ingest(*orders)
 
-    assert refused.value.field == "events" and f"at most {MAX_ORDERS_PER_REQUEST}" in refused.value.message
+    assert refused.value.field == "events" and f"at most {MAX_RECORDS_PER_REQUEST}" in refused.value.message
     assert world.store.get_order(ACCOUNT, "A-0") is None
-    assert world.ingest(*orders[:MAX_ORDERS_PER_REQUEST]) == MAX_ORDERS_PER_REQUEST
+    assert world.ingest(*orders[:MAX_RECORDS_PER_REQUEST]) == MAX_RECORDS_PER_REQUEST

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import random
 import re
 import sys
 import threading
@@ -356,3 +357,100 @@ def test_a_failure_while_a_transaction_runs_returns_only_after_it_ended(sqlite_u
 
     # THEN nothing of the batch is still running on the target once the worker has given up
     assert target.running == 0 and target.log == [["a", "b"]]
+
+
+def _in_order(events: Sequence[SegmentEvent], batch_size: int, cleared: str | None) -> tuple[list[list[str]], int]:
+    """What the worker must send for one batch on a fresh ledger, worked out the plain way: the newest change
+    of each profile where the profile first appears, those older than the clear skipped, the added ones
+    then the removed ones, batch_size at a time. The transactions' profiles, and the number skipped."""
+    newest: dict[str, tuple[str, str]] = {}
+    for item in sorted(events, key=lambda item: item.version):
+        for profile in item.profiles:
+            newest[profile.id] = (item.version, item.type.value)
+    fresh = {profile_id: change for profile_id, change in newest.items() if cleared is None or change[0] > cleared}
+    transactions = []
+    for type_ in ("segment.profiles_added", "segment.profiles_removed"):
+        same = [profile_id for profile_id, (_, of) in fresh.items() if of == type_]
+        transactions += [same[start : start + batch_size] for start in range(0, len(same), batch_size)]
+    return transactions, len(newest) - len(fresh)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_a_batch_runs_the_newest_change_of_each_profile_in_the_order_it_first_appears(
+    sqlite_url: str, seed: int
+) -> None:
+    # GIVEN events of a few profiles each, their profiles distinct in half of the cases and repeating in the
+    # other half, some older than a clear of the segment, delivered in any order
+    rng = random.Random(seed)
+    pool = [f"p{n}" for n in range(60 if seed % 2 else 12)]
+    rng.shuffle(pool)
+    events, taken = [], 0
+    for at in rng.sample(range(1, 100), rng.randint(1, 8)):
+        size = rng.randint(0, 7)
+        if seed % 2:  # distinct: each profile in one event only
+            chosen, taken = pool[taken : taken + size], taken + size
+        else:
+            chosen = rng.sample(pool, size)
+        events.append(event(rng.choice(["segment.profiles_added", "segment.profiles_removed"]), chosen, at=at))
+    rng.shuffle(events)
+    worker, target, _ = _watched(sqlite_url, batch_size=rng.randint(1, 5))
+    clear = event("segment.cleared", at=rng.choice([0, 30])) if seed % 4 < 2 else None
+    if clear is not None:
+        worker.process(messages([clear]))
+        target.log.clear()
+    target.next_claim.set()  # nothing is held here
+
+    report = worker.process(messages(events))
+
+    # THEN the target sees exactly the transactions of working the batch out in order
+    batch_size = worker.integrations(1)[0].batch_size
+    expected, skipped = _in_order(events, batch_size, clear.version if clear is not None else None)
+    assert target.log == expected
+    assert (report.skipped, report.failed_message_ids) == (skipped, set())
+    assert target.most_at_once <= 1
+
+
+class _DownAfter(_WatchedTarget):
+    """Down from its `works`-th transaction on (a transient error)."""
+
+    def __init__(self, url: str, works: int) -> None:
+        super().__init__(url)
+        self.works = works
+
+    def execute(self, statements: list[str]) -> object:
+        from sqlsync.connectors import TargetError
+
+        if len(self.log) >= self.works:
+            self.log.append(["down"])
+            raise TargetError("connection refused", transient=True)
+        return super().execute(statements)
+
+
+def test_no_transaction_runs_after_one_that_fails(sqlite_url: str) -> None:
+    # GIVEN a target that goes down after its first transaction, while the worker prepares the chunks after it
+    run_sql(sqlite_url, "CREATE TABLE m (seg int, client text, name text, PRIMARY KEY (seg, client))")
+    config = integration(sqlite_url, TEMPLATES, batch_size=2)
+    target = _DownAfter(sqlite_url, works=1)
+    ledger = _SignallingLedger(target)
+    worker = SyncWorker(lambda account_id: [config], ledger, InMemoryStatsStore(), targets=lambda i: target)
+    batch = messages([event("segment.profiles_added", ["a", "b", "c", "d", "e", "f"])])
+
+    report = worker.process(batch)
+
+    # THEN the first chunk commits, the second fails on the target, and nothing is tried after that
+    assert target.log == [["a", "b"], ["down"]]
+    assert report.failed_message_ids == {batch[0].message_id}
+    assert rows(sqlite_url, "SELECT client FROM m ORDER BY client") == [("a",), ("b",)]
+
+
+def test_chunks_after_a_bad_row_run_once_it_is_isolated_in_their_order(sqlite_url: str) -> None:
+    # GIVEN a bad row in the first chunk, with two chunks after it prepared meanwhile
+    worker, target, _ = _watched(sqlite_url, batch_size=2)
+    batch = messages([event("segment.profiles_added", ["a", "bad", "c", "d", "e", "f", "g"])])
+
+    report = worker.process(batch)
+
+    # THEN the failing chunk is split first, and the rest run in order, as without the pipeline
+    assert target.log == [["a", "bad"], ["a"], ["bad"], ["c", "d"], ["e", "f"], ["g"]]
+    assert target.most_at_once == 1
+    assert report.profiles == 6 and report.failed_message_ids == {batch[0].message_id}

@@ -40,8 +40,9 @@ class FieldError(Exception):
         self.location = location
 
 
-# Discriminator tags that pydantic puts into error locations; they mean nothing to a caller.
-_TAGS = frozenset({"segment_event", "activity_event", "order_event", "batch"})  # models/ingest.py's union tags
+# Discriminator tags that pydantic puts into error locations (models/ingest.py's union tags); they mean nothing
+# to a caller.
+_TAGS = frozenset({"segment_event", "activity_event", "order_event", "device_event", "batch"})
 
 
 def error_response(status: HTTPStatus, message: str, errors: Sequence[dict[str, Any]] = ()) -> Response[str]:

@@ -354,6 +354,12 @@ EXPORT_INTEGER_RANGES = {"int": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**6
 """The export column types int and bigint: 32 and 64 bits on every database."""
 
 
+STR_OR_NONE = frozenset({str, type(None)})
+INT_OR_NONE = frozenset({int, type(None)})
+"""The exact types of a text or an integer column's values that need no conversion (set(map(type, column)) <=
+them: a whole column checked in C)."""
+
+
 def export_integer(given: Any, column_type: str, type_name: str) -> int:
     """An int or bigint column's value, checked: an int (not a bool) within the column's range."""
     number: int = given
@@ -385,3 +391,10 @@ def export_text(value: Any, length: int | None = None) -> str:
     if length is not None and len(text) > length:
         raise RenderError(f"{len(text)} characters, more than varchar({length}) holds")
     return text
+
+
+def execute_unbound(connection: Any, sql: str) -> int:
+    """Run SQL that holds quoted identifiers and no parameters on a SQLAlchemy connection: passed to the driver as
+    it is, so that a `%` or `:` in a user's schema name is never read as a placeholder. Returns the rows it
+    affected."""
+    return int(connection.exec_driver_sql(sql, execution_options={"no_parameters": True}).rowcount)

@@ -11,7 +11,16 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlsync.dialects.base import EXPORT_INTEGER_RANGES, Dialect, export_integer, export_text, utc_timestamp_text
+from sqlsync.dialects.base import (
+    EXPORT_INTEGER_RANGES,
+    INT_OR_NONE,
+    STR_OR_NONE,
+    Dialect,
+    execute_unbound,
+    export_integer,
+    export_text,
+    utc_timestamp_text,
+)
 from sqlsync.dialects.connect import ConnectOptions
 from sqlsync.dialects.exceptions import RenderError
 from sqlsync.dialects.tls import ssl_context
@@ -144,22 +153,26 @@ _VALUE_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)
 
 
 class PostgreSQLExport:
-    """The statements that export one dataset into one schema of PostgreSQL, and its rows as COPY data.
+    """One dataset exported into one schema of PostgreSQL (sqlsync.export.writer's DatasetExport): its rows sent
+    as COPY data into a staging table, then upserted from there with INSERT ... ON CONFLICT.
 
     Every identifier is quoted by the dialect; catalog lookups take the schema and table as bound parameters
     (`:schema`, `:table`, for SQLAlchemy's text()), never in the SQL text.
     """
 
-    schema_exists = "SELECT count(*) FROM information_schema.schemata WHERE schema_name = :schema"
+    # ON CONFLICT (key) updates only the row the key matches.
+    matches_every_unique_key = False
+
+    _SCHEMA_EXISTS = "SELECT count(*) FROM information_schema.schemata WHERE schema_name = :schema"
     # One row per column; a table with no columns gives one row with a NULL name; a missing table none.
-    existing_columns = (
+    _EXISTING_COLUMNS = (
         "SELECT c.column_name FROM information_schema.tables t LEFT JOIN information_schema.columns c"
         " ON c.table_schema = t.table_schema AND c.table_name = t.table_name"
         " WHERE t.table_schema = :schema AND t.table_name = :table"
     )
     # The column sets of the unique indexes ON CONFLICT can use as its arbiter: not partial, not on
     # expressions, not deferrable.
-    unique_keys = (
+    _UNIQUE_KEYS = (
         "SELECT array_agg(CAST(a.attname AS text)) FROM pg_index i"
         " JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
         " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)"
@@ -176,6 +189,26 @@ class PostgreSQLExport:
         self._staging = f"pg_temp.{dialect.quote_identifier(_STAGING_TABLE)}"
         self._names = [dialect.quote_identifier(column.name) for column in dataset.columns]
 
+    # Catalog -----------------------------------------------------------------------------------------------
+
+    def _query(self, connection: Any, sql: str) -> Any:
+        from sqlalchemy import text
+
+        return connection.execute(text(sql), self.parameters)
+
+    def schema_exists(self, connection: Any) -> bool:
+        return bool(self._query(connection, self._SCHEMA_EXISTS).scalar())
+
+    def existing_columns(self, connection: Any) -> set[str] | None:
+        # A table without columns gives one NULL name: the table exists, and every column is missing.
+        found = [name for (name,) in self._query(connection, self._EXISTING_COLUMNS)]
+        return set(found) if found else None
+
+    def unique_keys(self, connection: Any) -> list[frozenset[str]]:
+        return [frozenset(names) for (names,) in self._query(connection, self._UNIQUE_KEYS)]
+
+    # Statements --------------------------------------------------------------------------------------------
+
     @staticmethod
     def column_type(column: Column) -> str:
         if column.type == "varchar":
@@ -190,11 +223,11 @@ class PostgreSQLExport:
     def _key(self) -> str:
         return ", ".join(self.dialect.quote_identifier(name) for name in self.dataset.key)
 
-    def create_table(self) -> str:
+    def create_table(self, connection: Any = None) -> str:
         # A primary key makes its columns NOT NULL: rows are refused before COPY if they lack a key value.
         return f"CREATE TABLE IF NOT EXISTS {self.table} ({self._definitions()}, PRIMARY KEY ({self._key()}))"
 
-    def add_column(self, column: Column) -> str:
+    def add_column(self, connection: Any, column: Column) -> str:
         # Nullable, no default: the rows already there get NULL, without a table rewrite.
         name = self.dialect.quote_identifier(column.name)
         return f"ALTER TABLE {self.table} ADD COLUMN IF NOT EXISTS {name} {self.column_type(column)}"
@@ -225,6 +258,17 @@ class PostgreSQLExport:
             f" WHERE ({stored}) IS DISTINCT FROM ({exported})"
         )
 
+    # Rows --------------------------------------------------------------------------------------------------
+
+    def encode(self, rows: Sequence[Sequence[Any]]) -> list[bytes] | None:
+        return self.copy_rows(rows) or None
+
+    def write(self, connection: Any, batch: list[bytes]) -> int:
+        """COPY the batch into a new staging table, then upsert from it; returns the rows inserted or changed."""
+        execute_unbound(connection, self.create_staging())
+        self.send_copy(connection, batch)
+        return execute_unbound(connection, self.upsert())
+
     def copy_rows(self, rows: Sequence[Sequence[Any]]) -> list[bytes]:
         """The rows as COPY text-format data (UTF-8, in chunks), one row per key: the last one of a key wins,
         as ON CONFLICT cannot touch a row twice in one statement. Raises RenderError naming the row and
@@ -240,6 +284,10 @@ class PostgreSQLExport:
         # Column by column, so that the loops over values run in C (map, zip), the converters alone in Python.
         fields: list[list[str]] = []
         for column, values in zip(columns, zip(*rows, strict=True), strict=True):
+            plain = _plain_fields(column, values)
+            if plain is not None:
+                fields.append(plain)
+                continue
             convert = _copy_converter(column)
             try:
                 fields.append(list(map(convert, values)))
@@ -313,6 +361,31 @@ def _execute_with_stream(cursor: Any, statement: str, parameters: Any, context: 
         return None
     cursor.execute(statement, parameters, stream=stream)
     return True
+
+
+_COPY_SPECIAL = ("\\", "\n", "\r", "\t")
+
+
+def _plain_fields(column: Column, values: Sequence[Any]) -> list[str] | None:
+    """A column's COPY fields when the converter would return every value as it is, or as str() writes it: texts
+    that fit and need no escape, ints in range, NULLs. Checked with C loops over the whole column (most columns
+    of most chunks are such), so that the converter runs per value only in the others; None there."""
+    kinds = set(map(type, values))
+    if column.type in ("text", "varchar") and kinds <= STR_OR_NONE:
+        texts = list(filter(None, values))
+        if column.length is not None and max(map(len, texts), default=0) > column.length:
+            return None
+        joined = "".join(texts)
+        if any(special in joined for special in _COPY_SPECIAL):
+            return None
+        return [_COPY_NULL if value is None else value for value in values]
+    if column.type in EXPORT_INTEGER_RANGES and kinds <= INT_OR_NONE:
+        numbers = [value for value in values if value is not None]
+        low, high = EXPORT_INTEGER_RANGES[column.type]
+        if numbers and not low <= min(numbers) <= max(numbers) <= high:
+            return None
+        return [_COPY_NULL if value is None else str(value) for value in values]
+    return None
 
 
 def _copy_converter(column: Column) -> Callable[[Any], str]:

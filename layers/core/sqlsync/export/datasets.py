@@ -83,6 +83,9 @@ def _varchar(vendor_name: str, length: int) -> Column:
     return column(vendor_name, "varchar", length)
 
 
+# The vendor lists the platform's ids (broadcast, message, segment, message instance) as int. sqlsync takes
+# them from the platform's events, which do not bound them to 32 bits, and makes message instance ids as
+# 63-bit numbers (sqlsync.export.sources.message_instance_id): they are bigint, as orders.orderId.
 # Where the vendor renamed a column, "old (new)" in its list, the new name is used: the old one "will be
 # removed as overdated". contactActivities and revenue: activity -> activityStatus, errorCode ->
 # statusDescription, started -> activityDateTime.
@@ -91,10 +94,10 @@ _BROADCASTS = Dataset(
     "broadcasts",
     (
         column("createdDate", "timestamp"),
-        column("groupId", "int"),
-        column("id", "int"),
+        column("groupId", "bigint"),
+        column("id", "bigint"),
         _varchar("mediaType", 50),
-        column("messageId", "int"),
+        column("messageId", "bigint"),
         _varchar("name", 1000),
         column("startedDate", "timestamp"),
         _varchar("status", 50),
@@ -109,7 +112,7 @@ _CONTACT_ACTIVITIES = Dataset(
     "contact_activities",
     (
         _varchar("activityStatus", 100),
-        column("broadcastId", "int"),
+        column("broadcastId", "bigint"),
         _varchar("campaignType", 50),
         _varchar("clickEventLink", 1000),
         column("contactId", "bigint"),
@@ -118,10 +121,10 @@ _CONTACT_ACTIVITIES = Dataset(
         _varchar("eventTypeKey", 100),
         _varchar("externalCustomerId", 100),
         _varchar("mediaType", 50),
-        column("messageInstanceId", "int"),
+        column("messageInstanceId", "bigint"),
         _varchar("messageLanguageCode", 50),
         _varchar("messageName", 100),
-        column("messageId", "int"),
+        column("messageId", "bigint"),
         _varchar("messageTags", 200),
         _varchar("messageURL", 1000),
         _varchar("senderName", 200),
@@ -211,7 +214,7 @@ _MESSAGES = Dataset(
         column("annoyanceLevel", "int"),
         _varchar("language", 50),
         _varchar("mediaType", 50),
-        column("messageId", "int"),
+        column("messageId", "bigint"),
         _varchar("name", 200),
         _varchar("replyTo", 200),
         _varchar("sender", 200),
@@ -282,7 +285,7 @@ _REVENUE = Dataset(
         _varchar("externalCustomerId", 100),
         _varchar("externalOrderId", 200),
         _varchar("mediaType", 50),
-        column("messageInstanceId", "int"),
+        column("messageInstanceId", "bigint"),
         _varchar("messageName", 100),
         _varchar("messageTags", 200),
         _varchar("messageUrl", 1000),

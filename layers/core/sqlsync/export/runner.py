@@ -19,12 +19,14 @@ from typing import Any, Literal
 
 from sqlsync.collector import collector_paused
 from sqlsync.connectors import Target, TargetError
+from sqlsync.dialects.base import INT_OR_NONE, STR_OR_NONE
 from sqlsync.export.datasets import DATASETS, Column, Dataset
 from sqlsync.export.schedules import NEVER, next_run_time
 from sqlsync.export.sources import Source
 from sqlsync.export.writer import ExportError, ExportWriter
 from sqlsync.models.exports import Export
 from sqlsync.store.base import ConfigStore, ExportState, ExportStateStore
+from sqlsync.store.exceptions import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ class ExportRunner:
             self._export(export, progress, report, time_left)
         except _Overtaken:
             return RunReport(export_id, "skipped", report.rows, report.changes, "overtaken by another run")
-        except (TargetError, ExportError) as exc:
+        except (TargetError, ExportError, StoreError) as exc:  # StoreError: sqlsync's store, throttled or down
             report.status, report.error = "failed", str(exc)
             logger.warning("export failed", extra={"export_id": export_id, "error": report.error})
         scheduled = next_run_time(export.schedule, started)  # a rate counts from this run's start
@@ -167,7 +169,11 @@ class ExportRunner:
                     page = source.read(export.account_id, cursor, until, self.chunk_rows)
                     if not page:
                         break
-                    report.rows[name] += writer.upsert(schema, dataset, table_rows(dataset, page))
+                    rows = [(at, row) for at, row in page if row is not None]  # None: read past, no row
+                    if rows:
+                        report.rows[name] += writer.upsert(schema, dataset, table_rows(dataset, rows))
+                if page[-1][0] <= cursor:  # a source that does not move on would be read forever
+                    raise ExportError(f"{name}: the feed did not move past {cursor!r}")
                 cursor = page[-1][0]
                 state = progress.state
                 progress.state = self._save(
@@ -177,8 +183,6 @@ class ExportRunner:
                         lease_until=self.clock() + LEASE_SECONDS,
                     )
                 )
-                if len(page) < self.chunk_rows:
-                    break
 
     def _save(self, state: ExportState) -> ExportState:
         saved = replace(state, version=state.version + 1)
@@ -188,8 +192,34 @@ class ExportRunner:
 
 
 def table_rows(dataset: Dataset, page: Sequence[tuple[str, dict[str, Any]]]) -> list[tuple[Any, ...]]:
-    """The rows in the table's column order, each value fitted to its column (a varchar's length)."""
-    return [tuple(_fitted(column, row.get(column.name)) for column in dataset.columns) for _, row in page]
+    """The rows in the table's column order, each value fitted to its column (a varchar's length).
+
+    Once per value of every row exported: the rows are made and checked with C loops (map, zip, set), and only
+    a column holding a value to fit is fitted value by value."""
+    names = [column.name for column in dataset.columns]
+    rows = [tuple(map(row.get, names)) for _, row in page]
+    if not rows:
+        return rows
+    columns = list(zip(*rows, strict=True))
+    fitted = False
+    for index, column in enumerate(dataset.columns):
+        if column.type in _FITTED_TYPES and not _fit_already(column, columns[index]):
+            columns[index] = tuple(_fitted(column, value) for value in columns[index])
+            fitted = True
+    return list(zip(*columns, strict=True)) if fitted else rows
+
+
+_FITTED_TYPES = frozenset({"varchar", "text", "int", "bigint"})
+
+
+def _fit_already(column: Column, values: tuple[Any, ...]) -> bool:
+    """Whether _fitted would return every value as it is (exact types only: a bool is not an int here)."""
+    kinds = set(map(type, values))
+    if column.type in ("int", "bigint"):
+        return kinds <= INT_OR_NONE
+    if not kinds <= STR_OR_NONE:
+        return False
+    return column.length is None or max(map(len, filter(None, values)), default=0) <= column.length
 
 
 def _fitted(column: Column, value: Any) -> Any:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlsync.export.schedules import NEVER, next_run_time
-from sqlsync.export.sources import AVAILABLE
 from sqlsync.models.connectors import ConnectorType
 from sqlsync.models.exports import Export, ExportIn, ExportOut
 from sqlsync.store.base import ConfigStore, ExportState, ExportStateStore
@@ -155,12 +154,6 @@ class ExportService:
             raise ExportConfigError(
                 "connector_id", f"exports write to PostgreSQL or MySQL; this connector is {connector.type}"
             )
-        for index, name in enumerate(data.datasets):
-            if name not in AVAILABLE:
-                raise ExportConfigError(
-                    f"datasets[{index}]",
-                    f"{name} is not kept by sqlsync yet; available: {', '.join(sorted(AVAILABLE))}",
-                )
 
 
 def _at(seconds: float) -> datetime:

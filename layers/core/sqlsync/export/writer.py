@@ -10,15 +10,12 @@ dataset, and turns refusals into ExportError.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlsync.connectors import Target
+from sqlsync.dialects.base import Dialect, execute_unbound
 from sqlsync.dialects.exceptions import RenderError
 from sqlsync.export.datasets import Column, Dataset
-
-if TYPE_CHECKING:
-    from sqlsync.dialects.base import Dialect
-    from sqlsync.dialects.postgresql import PostgreSQLExport
 
 Batch = TypeVar("Batch")
 
@@ -74,7 +71,7 @@ def _dataset_export(dialect: Dialect, schema: str, dataset: Dataset) -> DatasetE
         from sqlsync.dialects.postgresql import PostgreSQLDialect, PostgreSQLExport
 
         if isinstance(dialect, PostgreSQLDialect):
-            return _PostgreSQL(PostgreSQLExport(dialect, schema, dataset))
+            return PostgreSQLExport(dialect, schema, dataset)
     if dialect.name == "mysql":
         from sqlsync.dialects.mysql import MySQLDialect, MySQLExport
 
@@ -107,12 +104,12 @@ class ExportWriter:
                     )
                 found = export.existing_columns(connection)
                 if found is None:
-                    _execute(connection, export.create_table(connection))
+                    execute_unbound(connection, export.create_table(connection))
                     done.append(f"created table {schema}.{dataset.table}")
                 _check_keys(connection, export, schema, dataset)  # created by someone else, or under another key
                 for column in dataset.columns:
                     if found is not None and column.name not in found:
-                        _execute(connection, export.add_column(connection, column))
+                        execute_unbound(connection, export.add_column(connection, column))
                         done.append(f"added column {dataset.table}.{column.name}")
         except RenderError as exc:
             raise ExportError(str(exc)) from None
@@ -156,49 +153,3 @@ def _check_keys(connection: Any, export: DatasetExport[Any], schema: str, datase
             f" ({', '.join(dataset.key)}): the upsert would update the row that index matches, overwriting"
             " another row; drop the index, or add the key's columns to it"
         )
-
-
-class _PostgreSQL:
-    """PostgreSQLExport as a DatasetExport: its catalog queries run with its parameters, its rows sent with COPY
-    into a staging table, then upserted from there."""
-
-    matches_every_unique_key = False
-
-    def __init__(self, statements: PostgreSQLExport) -> None:
-        self.statements = statements
-
-    def _query(self, connection: Any, sql: str) -> Any:
-        from sqlalchemy import text
-
-        return connection.execute(text(sql), self.statements.parameters)
-
-    def schema_exists(self, connection: Any) -> bool:
-        return bool(self._query(connection, self.statements.schema_exists).scalar())
-
-    def existing_columns(self, connection: Any) -> set[str] | None:
-        # A table without columns gives one NULL name: the table exists, and every column is missing.
-        found = [name for (name,) in self._query(connection, self.statements.existing_columns)]
-        return set(found) if found else None
-
-    def unique_keys(self, connection: Any) -> list[frozenset[str]]:
-        return [frozenset(names) for (names,) in self._query(connection, self.statements.unique_keys)]
-
-    def create_table(self, connection: Any) -> str:
-        return self.statements.create_table()
-
-    def add_column(self, connection: Any, column: Column) -> str:
-        return self.statements.add_column(column)
-
-    def encode(self, rows: Sequence[Sequence[Any]]) -> list[bytes] | None:
-        return self.statements.copy_rows(rows) or None
-
-    def write(self, connection: Any, batch: list[bytes]) -> int:
-        _execute(connection, self.statements.create_staging())
-        self.statements.send_copy(connection, batch)
-        return _execute(connection, self.statements.upsert())
-
-
-def _execute(connection: Any, sql: str) -> int:
-    """Run SQL that holds quoted identifiers and no parameters: passed to the driver as it is, so that a `%`
-    or `:` in the user's schema name is never read as a placeholder. Returns the rows it affected."""
-    return int(connection.exec_driver_sql(sql, execution_options={"no_parameters": True}).rowcount)

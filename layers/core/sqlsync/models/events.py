@@ -10,6 +10,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+SinceEpoch = Annotated[AwareDatetime, Field(ge=datetime(1970, 1, 1, tzinfo=UTC))]
+"""A time kept as unix seconds in a feed or a sort key (orders, devices, activity): none is before 1970, where
+those would sort backwards."""
 
 
 class EventType(StrEnum):

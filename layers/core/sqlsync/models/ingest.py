@@ -1,5 +1,6 @@
 """The body of POST /v1/events: one event or {"events": [...]}, each a segment event (segment sync), an order
-event (kept for the orders exports) or an activity event (action hooks), told apart by its type."""
+or a device event (kept for the orders and devices exports) or an activity event (action hooks), told apart by
+its type."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from sqlsync.models.devices import DEVICE_EVENT_TYPE, DeviceEvent
 from sqlsync.models.events import SegmentEvent
 from sqlsync.models.hooks import ActivityEvent
 from sqlsync.models.orders import ORDER_EVENT_TYPE, OrderEvent
@@ -14,14 +16,17 @@ from sqlsync.models.orders import ORDER_EVENT_TYPE, OrderEvent
 SEGMENT_TYPE_PREFIX = "segment."
 ORDER_EVENT_TAG = "order_event"
 """The union tag of order events, which pydantic puts into error locations (the API drops it)."""
+DEVICE_EVENT_TAG = "device_event"
 
-AnyEventModel = SegmentEvent | ActivityEvent | OrderEvent
+AnyEventModel = SegmentEvent | ActivityEvent | OrderEvent | DeviceEvent
 
 
 def _event_kind(value: Any) -> str:
     kind = str((value.get("type") if isinstance(value, dict) else getattr(value, "type", None)) or "")
     if kind == ORDER_EVENT_TYPE:
         return ORDER_EVENT_TAG
+    if kind == DEVICE_EVENT_TYPE:
+        return DEVICE_EVENT_TAG
     return "segment_event" if kind.startswith(SEGMENT_TYPE_PREFIX) else "activity_event"
 
 
@@ -29,7 +34,8 @@ def _event_kind(value: Any) -> str:
 AnyEvent = Annotated[
     Annotated[SegmentEvent, Tag("segment_event")]
     | Annotated[ActivityEvent, Tag("activity_event")]
-    | Annotated[OrderEvent, Tag(ORDER_EVENT_TAG)],
+    | Annotated[OrderEvent, Tag(ORDER_EVENT_TAG)]
+    | Annotated[DeviceEvent, Tag(DEVICE_EVENT_TAG)],
     Discriminator(_event_kind),
 ]
 
@@ -52,6 +58,7 @@ EventsBody = Annotated[
     Annotated[SegmentEvent, Tag("segment_event")]
     | Annotated[ActivityEvent, Tag("activity_event")]
     | Annotated[OrderEvent, Tag(ORDER_EVENT_TAG)]
+    | Annotated[DeviceEvent, Tag(DEVICE_EVENT_TAG)]
     | Annotated[EventBatch, Tag("batch")],
     Discriminator(_body_kind),
 ]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from sqlsync.customers.ids import ID_TYPE_PATTERN, MAX_ID_CHARS, MAX_IDS
-from sqlsync.models.events import NonEmpty, version_of
+from sqlsync.models.events import NonEmpty, SinceEpoch, version_of
 
 ORDER_EVENT_TYPE = "order"
 
@@ -56,7 +56,7 @@ class Order(BaseModel):
     status: Annotated[str, StringConstraints(min_length=1, max_length=50)] = Field(
         description="the vendor's are INITIALIZED, IN PROGRESS, DELIVERED, CANCELED"
     )
-    date: AwareDatetime = Field(description="when the order was placed (exported as orderDate)")
+    date: SinceEpoch = Field(description="when the order was placed (exported as orderDate)")
     total_cost: Money
     discount: Money | None = None
     delivery_address: Text | None = None
@@ -83,24 +83,30 @@ class Order(BaseModel):
         return items
 
 
-class OrderEvent(BaseModel):
-    """An order of a customer, created or changed: the whole order, which replaces what is kept unless older."""
+class CustomerRecordEvent(BaseModel):
+    """What an event of a record sqlsync keeps under a customer (an order, a device) has besides the record: the
+    record as a whole replaces what is kept unless older (`version`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: NonEmpty
-    type: Literal["order"]
     account_id: int = Field(ge=0)
-    occurred_at: AwareDatetime
+    occurred_at: SinceEpoch
     customer_ids: dict[IdType, IdValue] = Field(
         min_length=1,
         max_length=MAX_IDS,
         description='the customer\'s ids, as tracking takes them ({"registered": "c-1"}); an unknown customer '
         "is created, without properties",
     )
-    order: Order
 
     @property
     def version(self) -> str:
         """Orders versions as strings: the event time, then the event id (as segment events do)."""
         return version_of(self.occurred_at, self.id)
+
+
+class OrderEvent(CustomerRecordEvent):
+    """An order of a customer, created or changed: the whole order, which replaces what is kept unless older."""
+
+    type: Literal["order"]
+    order: Order

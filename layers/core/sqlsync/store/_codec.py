@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -72,8 +72,12 @@ def dump_properties(properties: Mapping[str, Stamped]) -> str:
     return to_json({name: [stamped.value, stamped.last_update] for name, stamped in properties.items()}).decode()
 
 
-def load_properties(text: str) -> dict[str, Stamped]:
-    return {name: Stamped(value, float(at)) for name, (value, at) in from_json(text).items()}
+def load_properties(text: str, names: Collection[str] | None = None) -> dict[str, Stamped]:
+    """A customer's properties from their JSON; only those of `names` when given."""
+    stored = from_json(text)
+    if names is None:
+        return {name: Stamped(value, float(at)) for name, (value, at) in stored.items()}
+    return {name: Stamped(stored[name][0], float(stored[name][1])) for name in names if name in stored}
 
 
 def event_sort_key(event: TrackedEvent) -> str:

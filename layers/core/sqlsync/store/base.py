@@ -6,7 +6,7 @@ Each store owns its record shapes; the rest of sqlsync sees only the dataclasses
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -387,6 +387,55 @@ class OrderRecord:
     """When sqlsync last wrote the order (its place in the change feed)."""
 
 
+@dataclass(frozen=True)
+class DeviceRecord:
+    """A device kept for the devices exports (sent to ingest as device events, models/devices.py), one per device
+    id of an account: the device as last received, the customer using it and the version of the event."""
+
+    device_id: str
+    home: str
+    """The home key of the device's customer (sqlsync.customers.ids)."""
+    version: str
+    """The event's version, as OrderRecord's."""
+    device: dict[str, Any]
+    """The device as JSON values (models.devices.Device.model_dump(mode="json"))."""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ActivityRecord:
+    """A message activity event (a delivery, an open, a click...) kept for the activity exports, under its
+    event id: what sqlsync.customers.activity takes from the event."""
+
+    event_id: str
+    event_type: str
+    profile_id: str
+    occurred_at: float
+    """Unix seconds."""
+    details: dict[str, Any]
+    """The campaign, message, segment, link and description the exports read (JSON values)."""
+    received_at: float = 0.0
+    """When sqlsync kept it (its place in the change feed)."""
+
+
+CatalogKind = Literal["message", "broadcast"]
+Scalar = str | int | float
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """What the activity events have said of one message or one broadcast (campaign) of an account."""
+
+    kind: CatalogKind
+    entry_id: int
+    values: dict[str, Scalar]
+    created_at: float = 0.0
+    """When sqlsync first heard of it."""
+    updated_at: float = 0.0
+    """When one of its values last changed (its place in the change feed)."""
+
+
 def feed_cursor(at: float, key: str) -> str:
     """A position in a change feed: items changed at `at` (unix seconds), then by key; sorts as text."""
     return f"{at:020.6f}#{key}"
@@ -398,7 +447,7 @@ class CustomerStore(ABC):
 
     @abstractmethod
     def read(self, account: int, keys: Sequence[str]) -> dict[str, CustomerRecord | CustomerAlias]:
-        """The items of those id keys that exist (one GetItem for one key, one BatchGetItem for several)."""
+        """The items of those id keys that exist (one GetItem for one key, a BatchGetItem per 100 for more)."""
 
     @abstractmethod
     def write(self, account: int, record: CustomerRecord, aliases: Sequence[str] = ()) -> bool:
@@ -415,9 +464,12 @@ class CustomerStore(ABC):
         """The customer's events, oldest first."""
 
     @abstractmethod
-    def changed_customers(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, CustomerRecord]]:
+    def changed_customers(
+        self, account: int, after: str, until: float, limit: int, properties: Collection[str] | None = None
+    ) -> list[tuple[str, CustomerRecord]]:
         """Customers written after the feed cursor `after` and at or before `until`, oldest change first, each
-        with its cursor (`feed_cursor(updated_at, key)`): what an incremental export reads."""
+        with its cursor (`feed_cursor(updated_at, key)`): what an incremental export reads. `properties`: only
+        these are decoded into the records (an export reads a few of each customer's properties)."""
 
     @abstractmethod
     def changed_events(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, str, TrackedEvent]]:
@@ -437,6 +489,58 @@ class CustomerStore(ABC):
     def changed_orders(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, OrderRecord]]:
         """Orders written after the feed cursor `after` and at or before `until`, oldest write first, each with
         its cursor (`feed_cursor(updated_at, external_order_id)`)."""
+
+    @abstractmethod
+    def put_device(self, account: int, record: DeviceRecord) -> bool:
+        """Store the device as put_order stores an order: unless a strictly newer one is kept under its id."""
+
+    @abstractmethod
+    def changed_devices(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, DeviceRecord]]:
+        """Devices written after the feed cursor `after` and at or before `until`, oldest write first, each with
+        its cursor (`feed_cursor(updated_at, device_id)`)."""
+
+    @abstractmethod
+    def put_activities(self, account: int, records: Sequence[ActivityRecord], keep_until: float | None = None) -> None:
+        """Keep the activity events, each under its event id (the same event again replaces itself), until
+        `keep_until` (unix seconds; DynamoDB's TTL deletes them, up to days later) or for good."""
+
+    @abstractmethod
+    def changed_activities(
+        self, account: int, after: str, until: float, limit: int
+    ) -> list[tuple[str, ActivityRecord]]:
+        """Activity kept after the feed cursor `after` and at or before `until`, oldest first, each with its
+        cursor (`feed_cursor(received_at, event_id)`)."""
+
+    @abstractmethod
+    def profiles_with_activity(self, account: int, profile_ids: Collection[str]) -> set[str]:
+        """Those of the profiles that have activity kept (a BatchGetItem per 100)."""
+
+    @abstractmethod
+    def activities_of(self, account: int, profile_id: str, since: float, until: float) -> list[ActivityRecord]:
+        """The profile's activity that occurred from `since` to `until` (unix seconds, both included), oldest
+        first: one Query."""
+
+    @abstractmethod
+    def note_entry(
+        self,
+        account: int,
+        kind: CatalogKind,
+        entry_id: int,
+        values: Mapping[str, Scalar],
+        once: Mapping[str, Scalar],
+        at: float,
+    ) -> bool:
+        """Record what an event says of a message or a broadcast: `values` replace the stored ones (absent
+        names stay as stored), `once` are stored only where the entry has none yet (a broadcast's start).
+        Written, with `at` as its update time, only when the entry is new or one of these changes it, so that
+        its change feed moves only then. One conditional write; returns whether it wrote."""
+
+    @abstractmethod
+    def changed_entries(
+        self, account: int, kind: CatalogKind, after: str, until: float, limit: int
+    ) -> list[tuple[str, CatalogEntry]]:
+        """Entries of that kind changed after the cursor `after` and at or before `until`, oldest change first,
+        each with its cursor (`feed_cursor(updated_at, str(entry_id))`)."""
 
 
 ImportStatus = Literal["queued", "running", "succeeded", "failed"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -43,12 +43,16 @@ from sqlsync.store._codec import (
     unpack_content,
 )
 from sqlsync.store.base import (
+    ActivityRecord,
+    CatalogEntry,
+    CatalogKind,
     ConfigStore,
     ContentKey,
     ContentStore,
     CustomerAlias,
     CustomerRecord,
     CustomerStore,
+    DeviceRecord,
     ExportState,
     ExportStateStore,
     HeldEvent,
@@ -61,6 +65,7 @@ from sqlsync.store.base import (
     MembershipState,
     OrderRecord,
     Pending,
+    Scalar,
     StatsBucket,
     StatsDelta,
     StatsStore,
@@ -96,6 +101,10 @@ _HELD = "held#"
 _FLUSH = "flush"
 _CUSTOMER = "customer"
 _ORDER = "order"
+_DEVICE = "device"
+_ACTIVITY = "activity"
+_PROFILE_MARK = "~profile"
+"""The sort key of a profile's activity marker: after every time-ordered activity item of the partition."""
 _EXPORT_STATE = "exportstate"
 _MARK_ROUNDS = 10
 _STATES: dict[str, MembershipState] = {"in": "in", "out": "out"}
@@ -697,7 +706,15 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
     * pk "<account>#<home key>", sk "event#<time>#<digest>": the customer's tracked events;
     * pk "<account>#order#<external order id>", sk "order": an order (`home`, `version`, `order` as JSON,
       `created_at`, `updated_at`); an id key is "type:value", so it never starts with "order#";
-    * the index `changes` (gsi1pk "<account>#customers", "<account>#events" or "<account>#orders", gsi1sk
+    * pk "<account>#device#<device id>", sk "device": a device, as an order (`device` as JSON);
+    * pk "<account>#activity#<profile id>", sk "<occurred_at, fixed width>#<event id>": a message activity
+      event of the profile (`event_id`, `event_type`, `profile_id`, `occurred_at`, `details` as JSON,
+      `received_at`); sk "~profile": a marker, present once the profile has activity;
+    * pk "<account>#message#<id>" or "<account>#broadcast#<id>", sk "message" or "broadcast": what the
+      activity events said of a message or a broadcast, one attribute `v_<name>` per value (so that a write
+      can be conditioned on each), `created_at`, `updated_at`;
+    * the index `changes` (gsi1pk "<account>#customers", "<account>#events", "<account>#orders",
+      "<account>#devices", "<account>#activities", "<account>#messages" or "<account>#broadcasts", gsi1sk
       the feed cursor: the time of the write, then the key): the change feeds incremental exports read.
 
     A write is one PutItem conditioned on the version read, or one TransactWriteItems when new ids are
@@ -709,7 +726,9 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
             item = self._get_item(wanted[0])
             items = [] if item is None else [item]
         else:
-            items = self._batch_get(wanted)
+            items = []
+            for start in range(0, len(wanted), BATCH_GET_KEYS):
+                items += self._batch_get(wanted[start : start + BATCH_GET_KEYS])
         found: dict[str, CustomerRecord | CustomerAlias] = {}
         for item in items:
             key = item["pk"]["S"].partition("#")[2]
@@ -797,9 +816,11 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
         )
         return [_event(item) for item in items]
 
-    def changed_customers(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, CustomerRecord]]:
+    def changed_customers(
+        self, account: int, after: str, until: float, limit: int, properties: Collection[str] | None = None
+    ) -> list[tuple[str, CustomerRecord]]:
         return [
-            (item["gsi1sk"]["S"], _customer(item["pk"]["S"].partition("#")[2], item))
+            (item["gsi1sk"]["S"], _customer(item["pk"]["S"].partition("#")[2], item, properties))
             for item in self._changes(f"{account}#customers", after, until, limit)
         ]
 
@@ -810,16 +831,37 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
         ]
 
     def put_order(self, account: int, record: OrderRecord) -> bool:
-        """One UpdateItem: conditioned on the stored version, keeping the stored created_at (if_not_exists)."""
+        return self._put_versioned(
+            account,
+            _ORDER,
+            record.external_order_id,
+            {"external_order_id": {"S": record.external_order_id}, "order": {"S": dump_fields(record.order)}},
+            (record.home, record.version, record.created_at, record.updated_at),
+        )
+
+    def put_device(self, account: int, record: DeviceRecord) -> bool:
+        return self._put_versioned(
+            account,
+            _DEVICE,
+            record.device_id,
+            {"device_id": {"S": record.device_id}, "device": {"S": dump_fields(record.device)}},
+            (record.home, record.version, record.created_at, record.updated_at),
+        )
+
+    def _put_versioned(
+        self, account: int, kind: str, key: str, body: Item, kept: tuple[str, str, float, float]
+    ) -> bool:
+        """An order or a device, pk "<account>#<kind>#<key>": one UpdateItem, conditioned on the stored version,
+        keeping the stored created_at (if_not_exists). `kept`: its home, version, created_at and updated_at."""
+        home, version, created_at, updated_at = kept
         values: dict[str, AttributeValueTypeDef] = {
-            ":external_order_id": {"S": record.external_order_id},
-            ":home": {"S": record.home},
-            ":version": {"S": record.version},
-            ":order": {"S": dump_fields(record.order)},
-            ":created_at": {"N": repr(record.created_at)},
-            ":updated_at": {"N": repr(record.updated_at)},
-            ":gsi1pk": {"S": f"{account}#orders"},
-            ":gsi1sk": {"S": feed_cursor(record.updated_at, record.external_order_id)},
+            **{f":{name}": value for name, value in body.items()},
+            ":home": {"S": home},
+            ":version": {"S": version},
+            ":created_at": {"N": repr(created_at)},
+            ":updated_at": {"N": repr(updated_at)},
+            ":gsi1pk": {"S": f"{account}#{kind}s"},
+            ":gsi1sk": {"S": feed_cursor(updated_at, key)},
         }
         names = [name[1:] for name in values]
         assignments = [f"#{name} = :{name}" for name in names if name != "created_at"]
@@ -827,7 +869,7 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
         try:
             self.client.update_item(
                 TableName=self.table_name,
-                Key=_key(f"{account}#{_ORDER}#{record.external_order_id}", _ORDER),
+                Key=_key(f"{account}#{kind}#{key}", kind),
                 UpdateExpression="SET " + ", ".join(assignments),
                 ConditionExpression="attribute_not_exists(#version) OR #version <= :version",
                 ExpressionAttributeNames={f"#{name}": name for name in names},  # "order" is a reserved word
@@ -848,6 +890,127 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
     def changed_orders(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, OrderRecord]]:
         return [(item["gsi1sk"]["S"], _order(item)) for item in self._changes(f"{account}#orders", after, until, limit)]
 
+    def changed_devices(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, DeviceRecord]]:
+        return [
+            (item["gsi1sk"]["S"], _device(item)) for item in self._changes(f"{account}#devices", after, until, limit)
+        ]
+
+    def put_activities(self, account: int, records: Sequence[ActivityRecord], keep_until: float | None = None) -> None:
+        items: list[Item] = [
+            {
+                # Under the profile, by time: a profile's activity of a period is one Query (revenue's clicks).
+                **_key(f"{account}#{_ACTIVITY}#{record.profile_id}", _activity_sort_key(record)),
+                "event_id": {"S": record.event_id},
+                "event_type": {"S": record.event_type},
+                "profile_id": {"S": record.profile_id},
+                "occurred_at": {"N": repr(record.occurred_at)},
+                "details": {"S": dump_fields(record.details)},
+                "received_at": {"N": repr(record.received_at)},
+                "gsi1pk": {"S": f"{account}#activities"},
+                "gsi1sk": {"S": feed_cursor(record.received_at, record.event_id)},
+            }
+            for record in records
+        ]
+        # A marker per profile, so that which profiles have activity is one BatchGetItem (profiles_with_activity).
+        items += [
+            _key(f"{account}#{_ACTIVITY}#{profile}", _PROFILE_MARK) for profile in {r.profile_id for r in records}
+        ]
+        if keep_until is not None:  # the markers too: a profile whose activity expired has none
+            for item in items:
+                item["expires_at"] = {"N": str(int(keep_until))}
+        # One item per key, the last one: DynamoDB refuses a BatchWriteItem naming a key twice.
+        items = list({(item["pk"]["S"], item["sk"]["S"]): item for item in items}.values())
+        batches = [items[start : start + BATCH_WRITE_ITEMS] for start in range(0, len(items), BATCH_WRITE_ITEMS)]
+        if len(batches) <= 1:
+            for batch in batches:
+                self._batch_put(batch)
+            return
+        # Ingest waits for these: a request's thousand events are some eighty calls, made a few at a time.
+        with ThreadPoolExecutor(max_workers=min(len(batches), self.connections)) as pool:
+            list(pool.map(self._batch_put, batches))
+
+    def changed_activities(
+        self, account: int, after: str, until: float, limit: int
+    ) -> list[tuple[str, ActivityRecord]]:
+        items = self._changes(f"{account}#activities", after, until, limit)
+        return [(item["gsi1sk"]["S"], _activity(item)) for item in items]
+
+    def profiles_with_activity(self, account: int, profile_ids: Collection[str]) -> set[str]:
+        keys = [_key(f"{account}#{_ACTIVITY}#{profile}", _PROFILE_MARK) for profile in set(profile_ids)]
+        found: set[str] = set()
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            items = self._batch_get(keys[start : start + BATCH_GET_KEYS], projection="pk")
+            found.update(item["pk"]["S"].split("#", 2)[2] for item in items)
+        return found
+
+    def activities_of(self, account: int, profile_id: str, since: float, until: float) -> list[ActivityRecord]:
+        since = max(since, 0.0)  # times are kept from 1970 on (feed_cursor sorts no earlier one)
+        if since > until:  # DynamoDB refuses a BETWEEN whose bounds are the wrong way round
+            return []
+        items = self._query(
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :since AND :until",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"{account}#{_ACTIVITY}#{profile_id}"},
+                    ":since": {"S": feed_cursor(since, "")},
+                    ":until": {"S": feed_cursor(until, "\uffff")},
+                },
+                "ConsistentRead": True,
+            }
+        )
+        return [_activity(item) for item in items]
+
+    def note_entry(
+        self,
+        account: int,
+        kind: CatalogKind,
+        entry_id: int,
+        values: Mapping[str, Scalar],
+        once: Mapping[str, Scalar],
+        at: float,
+    ) -> bool:
+        """One UpdateItem, conditioned on the entry being new or on one of the values changing it."""
+        names: dict[str, str] = {"#created_at": "created_at", "#updated_at": "updated_at"}
+        bound: dict[str, AttributeValueTypeDef] = {
+            ":at": {"N": repr(at)},
+            ":feed": {"S": f"{account}#{kind}s"},
+            ":cursor": {"S": feed_cursor(at, str(entry_id))},
+        }
+        assignments = ["#created_at = if_not_exists(#created_at, :at)", "#updated_at = :at"]
+        assignments += ["gsi1pk = :feed", "gsi1sk = :cursor"]
+        changes = ["attribute_not_exists(pk)"]
+        for index, (name, value) in enumerate([*values.items(), *once.items()]):
+            names[f"#v{index}"], bound[f":v{index}"] = f"v_{name}", _scalar_value(value)
+            if index < len(values):
+                assignments.append(f"#v{index} = :v{index}")
+                changes.append(f"attribute_not_exists(#v{index}) OR #v{index} <> :v{index}")
+            else:
+                assignments.append(f"#v{index} = if_not_exists(#v{index}, :v{index})")
+                changes.append(f"attribute_not_exists(#v{index})")
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_key(f"{account}#{kind}#{entry_id}", kind),
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression=" OR ".join(changes),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=bound,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False  # nothing new: the feed stays where it is
+            raise self._failure("UpdateItem", exc) from exc
+        except BotoCoreError as exc:
+            raise self._failure("UpdateItem", exc) from exc
+        return True
+
+    def changed_entries(
+        self, account: int, kind: CatalogKind, after: str, until: float, limit: int
+    ) -> list[tuple[str, CatalogEntry]]:
+        items = self._changes(f"{account}#{kind}s", after, until, limit)
+        return [(item["gsi1sk"]["S"], _entry(kind, item)) for item in items]
+
     def _changes(self, feed: str, after: str, until: float, limit: int) -> list[Item]:
         """The feed's items after the cursor, up to `until` (the index is read in order: stop at the first later)."""
         bound = feed_cursor(until, "\uffff")
@@ -864,11 +1027,11 @@ class DynamoDBCustomerStore(_Table, CustomerStore):
         return list(islice(takewhile(lambda item: item["gsi1sk"]["S"] <= bound, items), limit))
 
 
-def _customer(key: str, item: Item) -> CustomerRecord:
+def _customer(key: str, item: Item, properties: Collection[str] | None = None) -> CustomerRecord:
     return CustomerRecord(
         key,
         tuple(load_ids(item["ids"]["S"])),
-        load_properties(item["properties"]["S"]),
+        load_properties(item["properties"]["S"], properties),
         int(item["version"]["N"]),
         float(item["created_at"]["N"]) if "created_at" in item else 0.0,
         float(item["updated_at"]["N"]) if "updated_at" in item else 0.0,
@@ -886,14 +1049,57 @@ def _event(item: Item) -> TrackedEvent:
 
 
 def _order(item: Item) -> OrderRecord:
-    return OrderRecord(
-        item["external_order_id"]["S"],
+    return OrderRecord(*_versioned(item, "external_order_id", "order"))
+
+
+def _device(item: Item) -> DeviceRecord:
+    return DeviceRecord(*_versioned(item, "device_id", "device"))
+
+
+def _versioned(item: Item, key: str, body: str) -> tuple[str, str, str, dict[str, Any], float, float]:
+    """The fields of an item _put_versioned wrote, in the order OrderRecord and DeviceRecord take them."""
+    return (
+        item[key]["S"],
         item["home"]["S"],
         item["version"]["S"],
-        load_fields(item["order"]["S"]),
+        load_fields(item[body]["S"]),
         float(item["created_at"]["N"]),
         float(item["updated_at"]["N"]),
     )
+
+
+def _activity_sort_key(record: ActivityRecord) -> str:
+    return feed_cursor(record.occurred_at, record.event_id)
+
+
+def _activity(item: Item) -> ActivityRecord:
+    return ActivityRecord(
+        item["event_id"]["S"],
+        item["event_type"]["S"],
+        item["profile_id"]["S"],
+        float(item["occurred_at"]["N"]),
+        load_fields(item["details"]["S"]),
+        float(item["received_at"]["N"]),
+    )
+
+
+def _scalar_value(value: Scalar) -> AttributeValueTypeDef:
+    if isinstance(value, str):
+        return {"S": value}
+    return {"N": repr(value) if isinstance(value, float) else str(value)}
+
+
+def _scalar(value: AttributeValueTypeDef) -> Scalar:
+    if "S" in value:
+        return value["S"]
+    number = value["N"]
+    return int(number) if number.lstrip("-").isdigit() else float(number)
+
+
+def _entry(kind: CatalogKind, item: Item) -> CatalogEntry:
+    values = {name[2:]: _scalar(value) for name, value in item.items() if name.startswith("v_")}
+    entry_id = int(item["pk"]["S"].rpartition("#")[2])
+    return CatalogEntry(kind, entry_id, values, float(item["created_at"]["N"]), float(item["updated_at"]["N"]))
 
 
 class DynamoDBImportStore(_Table, ImportStore):

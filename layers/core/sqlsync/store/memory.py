@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,12 +34,16 @@ from sqlsync.store._codec import (
     unpack_content,
 )
 from sqlsync.store.base import (
+    ActivityRecord,
+    CatalogEntry,
+    CatalogKind,
     ConfigStore,
     ContentKey,
     ContentStore,
     CustomerAlias,
     CustomerRecord,
     CustomerStore,
+    DeviceRecord,
     ExportState,
     ExportStateStore,
     HeldEvent,
@@ -52,6 +56,7 @@ from sqlsync.store.base import (
     MembershipState,
     OrderRecord,
     Pending,
+    Scalar,
     StatsBucket,
     StatsDelta,
     StatsStore,
@@ -406,10 +411,17 @@ class InMemoryCustomerStore(CustomerStore):
         self._events: dict[tuple[int, str], dict[str, TrackedEvent]] = {}
         # (account, external order id) -> the order's JSON and its record without the order.
         self._orders: dict[tuple[int, str], tuple[str, OrderRecord]] = {}
+        self._devices: dict[tuple[int, str], DeviceRecord] = {}
+        # (account, profile id, time#event id) -> the activity's details as JSON and its record without them.
+        self._activities: dict[tuple[int, str, str], tuple[str, ActivityRecord]] = {}
+        self._entries: dict[tuple[int, CatalogKind, int], CatalogEntry] = {}
 
     def read(self, account: int, keys: Sequence[str]) -> dict[str, CustomerRecord | CustomerAlias]:
         with self._lock:
-            self.calls["GetItem" if len(keys) == 1 else "BatchGetItem"] += 1
+            if len(keys) == 1:
+                self.calls["GetItem"] += 1
+            else:
+                self.calls["BatchGetItem"] += math.ceil(len(set(keys)) / BATCH_GET_KEYS)
             stored = {key: self._items.get((account, key)) for key in keys}
         found: dict[str, CustomerRecord | CustomerAlias] = {}
         for key, item in stored.items():
@@ -446,14 +458,15 @@ class InMemoryCustomerStore(CustomerStore):
             kept = self._events.get((account, home), {})
             return [kept[key] for key in sorted(kept)]
 
-    def changed_customers(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, CustomerRecord]]:
+    def changed_customers(
+        self, account: int, after: str, until: float, limit: int, properties: Collection[str] | None = None
+    ) -> list[tuple[str, CustomerRecord]]:
         with self._lock:
             self.calls["Query"] += 1
             homes = [item for (owner, _), item in self._items.items() if owner == account and isinstance(item, tuple)]
         feed = sorted((feed_cursor(item[1].updated_at, item[1].key), item) for item in homes)
-        return [(cursor, _loaded(item)) for cursor, item in feed if cursor > after and item[1].updated_at <= until][
-            :limit
-        ]
+        page = [(cursor, item) for cursor, item in feed if cursor > after and item[1].updated_at <= until][:limit]
+        return [(cursor, _loaded(item, properties)) for cursor, item in page]
 
     def changed_events(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, str, TrackedEvent]]:
         with self._lock:
@@ -477,6 +490,24 @@ class InMemoryCustomerStore(CustomerStore):
             self._orders[(account, record.external_order_id)] = (body, replace(record, order={}, created_at=created_at))
             return True
 
+    def put_device(self, account: int, record: DeviceRecord) -> bool:
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            stored = self._devices.get((account, record.device_id))
+            if stored is not None and stored.version > record.version:
+                return False
+            created_at = stored.created_at if stored is not None else record.created_at
+            device = load_fields(dump_fields(record.device))
+            self._devices[(account, record.device_id)] = replace(record, device=device, created_at=created_at)
+            return True
+
+    def changed_devices(self, account: int, after: str, until: float, limit: int) -> list[tuple[str, DeviceRecord]]:
+        with self._lock:
+            self.calls["Query"] += 1
+            kept = [record for (owner, _), record in self._devices.items() if owner == account]
+        feed = sorted(((feed_cursor(record.updated_at, record.device_id), record) for record in kept), key=_first)
+        return [(cursor, record) for cursor, record in feed if cursor > after and record.updated_at <= until][:limit]
+
     def get_order(self, account: int, external_order_id: str) -> OrderRecord | None:
         with self._lock:
             self.calls["GetItem"] += 1
@@ -492,13 +523,92 @@ class InMemoryCustomerStore(CustomerStore):
             :limit
         ]
 
+    def put_activities(self, account: int, records: Sequence[ActivityRecord], keep_until: float | None = None) -> None:
+        # Nothing expires here: DynamoDB's TTL deletes days late, and no read depends on when.
+        kept = [
+            ((account, record.profile_id, feed_cursor(record.occurred_at, record.event_id)), record)
+            for record in records
+        ]
+        # DynamoDB's items: the activity, one per key, and a marker per profile.
+        items = len({key for key, _ in kept}) + len({record.profile_id for record in records})
+        with self._lock:
+            self.calls["BatchWriteItem"] += math.ceil(items / BATCH_WRITE_ITEMS)
+            for key, record in kept:
+                self._activities[key] = (dump_fields(record.details), replace(record, details={}))
+
+    def changed_activities(
+        self, account: int, after: str, until: float, limit: int
+    ) -> list[tuple[str, ActivityRecord]]:
+        with self._lock:
+            self.calls["Query"] += 1
+            kept = [item for (owner, _, _), item in self._activities.items() if owner == account]
+        feed = sorted(((feed_cursor(item[1].received_at, item[1].event_id), item) for item in kept), key=_first)
+        return [
+            (cursor, replace(record, details=load_fields(details)))
+            for cursor, (details, record) in feed
+            if cursor > after and record.received_at <= until
+        ][:limit]
+
+    def profiles_with_activity(self, account: int, profile_ids: Collection[str]) -> set[str]:
+        wanted = set(profile_ids)
+        with self._lock:
+            self.calls["BatchGetItem"] += math.ceil(len(wanted) / BATCH_GET_KEYS)
+            return {profile for (owner, profile, _) in self._activities if owner == account and profile in wanted}
+
+    def activities_of(self, account: int, profile_id: str, since: float, until: float) -> list[ActivityRecord]:
+        since = max(since, 0.0)  # times are kept from 1970 on (feed_cursor sorts no earlier one)
+        if since > until:
+            return []
+        low, high = feed_cursor(since, ""), feed_cursor(until, "\uffff")
+        with self._lock:
+            self.calls["Query"] += 1
+            kept = sorted(
+                (key, item)
+                for (owner, profile, key), item in self._activities.items()
+                if owner == account and profile == profile_id and low <= key <= high
+            )
+        return [replace(record, details=load_fields(details)) for _, (details, record) in kept]
+
+    def note_entry(
+        self,
+        account: int,
+        kind: CatalogKind,
+        entry_id: int,
+        values: Mapping[str, Scalar],
+        once: Mapping[str, Scalar],
+        at: float,
+    ) -> bool:
+        with self._lock:
+            self.calls["UpdateItem"] += 1
+            stored = self._entries.get((account, kind, entry_id))
+            unchanged = stored is not None and all(stored.values.get(name) == value for name, value in values.items())
+            if unchanged and stored is not None and all(name in stored.values for name in once):
+                return False
+            merged = {**once, **(stored.values if stored is not None else {}), **values}
+            created_at = stored.created_at if stored is not None else at
+            self._entries[(account, kind, entry_id)] = CatalogEntry(kind, entry_id, merged, created_at, at)
+            return True
+
+    def changed_entries(
+        self, account: int, kind: CatalogKind, after: str, until: float, limit: int
+    ) -> list[tuple[str, CatalogEntry]]:
+        with self._lock:
+            self.calls["Query"] += 1
+            kept = [entry for (owner, of, _), entry in self._entries.items() if owner == account and of == kind]
+        feed = sorted(((feed_cursor(entry.updated_at, str(entry.entry_id)), entry) for entry in kept), key=_first)
+        return [(cursor, entry) for cursor, entry in feed if cursor > after and entry.updated_at <= until][:limit]
+
 
 def _order(item: tuple[str, OrderRecord]) -> OrderRecord:
     return replace(item[1], order=load_fields(item[0]))
 
 
-def _loaded(item: tuple[str, CustomerRecord]) -> CustomerRecord:
-    return replace(item[1], properties=load_properties(item[0]))
+def _first(pair: tuple[str, object]) -> str:
+    return pair[0]
+
+
+def _loaded(item: tuple[str, CustomerRecord], names: Collection[str] | None = None) -> CustomerRecord:
+    return replace(item[1], properties=load_properties(item[0], names))
 
 
 class InMemoryImportStore(ImportStore):
