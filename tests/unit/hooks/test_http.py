@@ -160,9 +160,7 @@ def senders() -> Iterator[list[HttpSender]]:
 
 @pytest.fixture
 def make_sender(senders: list[HttpSender]) -> Any:
-    def make(
-        url: str, headers: dict[str, str] | None = None, timeout: float = TIMEOUT, **options: Any
-    ) -> HttpSender:
+    def make(url: str, headers: dict[str, str] | None = None, timeout: float = TIMEOUT, **options: Any) -> HttpSender:
         options.setdefault("allow_private", True)
         sender = HttpSender(url, headers, SECRET, timeout, **options)
         senders.append(sender)
