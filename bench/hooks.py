@@ -36,6 +36,7 @@ from sqlsync.hooks.fanout import HookFanout
 from sqlsync.hooks.http import new_signing_secret
 from sqlsync.hooks.message import event_body, outgoing
 from sqlsync.hooks.senders import sender_for
+from sqlsync.hooks.wire import MAX_MESSAGE_EVENTS, decode
 from sqlsync.models.events import Database, Profile
 from sqlsync.models.hooks import (
     ActivityEvent,
@@ -266,17 +267,19 @@ def prepare(workload: Workload, url: str) -> Prepared:
     events = make_events(workload)
     passing = [event for event in events if hook.passes(event)]
     per_invocation = workload.messages_per_invocation or messages_per_invocation()
-    # The dispatcher gets the passing events in invocations, and cuts each into requests of batch_size.
+    # The dispatcher gets the passing events in invocations of messages (ingest writes a request's events
+    # for a hook in messages of MAX_MESSAGE_EVENTS), and cuts each invocation into requests of batch_size.
     batches: list[list[dict[str, Any]]] = []
-    for first in range(0, len(passing), per_invocation):
-        invocation = passing[first : first + per_invocation]
+    per_invocation_events = per_invocation * MAX_MESSAGE_EVENTS
+    for first in range(0, len(passing), per_invocation_events):
+        invocation = passing[first : first + per_invocation_events]
         for start in range(0, len(invocation), workload.batch_size):
             batches.append([event_body(hook, event) for event in invocation[start : start + workload.batch_size]])
     filtered = len(events) - len(passing)
     note = (
         f"{len(events):,} activity events, {filtered:,} filtered out (event type or campaign) -> "
         f"{len(passing):,} delivered in {len(batches)} POSTs of <= {workload.batch_size}; "
-        f"{per_invocation} hook-queue messages per dispatcher invocation"
+        f"{per_invocation} hook-queue messages of <= {MAX_MESSAGE_EVENTS} events per dispatcher invocation"
     )
     return Prepared(
         hook=hook,
@@ -341,10 +344,9 @@ def run_ours(prepared: Prepared, sender: Sender) -> OursRun:
         dropped += report.dropped
     elapsed = time.perf_counter() - started
 
-    if len(bodies) != prepared.delivered:
-        raise BenchmarkError(
-            f"the fan-out queued {len(bodies):,} events, {prepared.delivered:,} pass the hook's filters"
-        )
+    queued = sum(len(decode(body).events) for body in bodies)
+    if queued != prepared.delivered:
+        raise BenchmarkError(f"the fan-out queued {queued:,} events, {prepared.delivered:,} pass the hook's filters")
     if failed or retried or dead or dropped or retries.bodies or dead_letters.bodies:
         raise BenchmarkError(
             f"ours: {len(failed)} failed, {retried} retried, {dead} dead-lettered, {dropped} dropped; "

@@ -147,7 +147,7 @@ def post_events(body: Annotated[EventsBody, Body()]) -> Response[dict[str, int]]
         extra={
             "events": result.events,
             "messages": result.messages,
-            "hook_messages": result.hook_messages,
+            "hook_events": result.hook_events,
             "orders": result.orders,
             "devices": result.devices,
             "activities": result.activities,
@@ -156,7 +156,7 @@ def post_events(body: Annotated[EventsBody, Body()]) -> Response[dict[str, int]]
     return Response(
         HTTPStatus.ACCEPTED,
         content_types.APPLICATION_JSON,
-        {"accepted": result.events, "messages": result.messages, "hook_messages": result.hook_messages},
+        {"accepted": result.events, "messages": result.messages, "hook_events": result.hook_events},
     )
 
 

@@ -98,7 +98,7 @@ def synced(running: Running) -> Running:
     """The demo events posted over HTTP, in name order, and the queue drained."""
     for path in DEMO_EVENTS:
         status, body = running.http("POST", "/v1/events", path.read_bytes())
-        assert (status, body) == (202, {"accepted": 1, "messages": 1, "hook_messages": 0}), path.name
+        assert (status, body) == (202, {"accepted": 1, "messages": 1, "hook_events": 0}), path.name
     assert running.stack.drain(timeout=15)
     return running
 

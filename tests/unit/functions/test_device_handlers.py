@@ -32,7 +32,7 @@ def test_a_device_event_is_kept_with_its_customer_and_not_queued(aws: dict[str, 
 
     status, answer = call(ingest, http("POST", "/v1/events", SAMPLE))
 
-    assert (status, answer) == (202, {"accepted": 1, "messages": 0, "hook_messages": 0})
+    assert (status, answer) == (202, {"accepted": 1, "messages": 0, "hook_events": 0})
     assert queued(aws["SyncQueue"]) == [] and queued(aws["HookQueue"]) == []
     assert kept(aws) == [SAMPLE["device"]["device_id"]]
     store = DynamoDBCustomerStore(aws["CustomersTable"])

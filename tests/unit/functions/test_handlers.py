@@ -30,7 +30,7 @@ def test_ingest_enqueues_valid_events_and_names_the_field_of_bad_ones(aws: dict[
     ingest = load_function("ingest")
     sample = json.loads(Path(EVENTS / "platform" / "profiles_added.json").read_text())
     status, body = call(ingest, http("POST", "/v1/events", {"events": [sample, {**sample, "id": "other"}]}))
-    assert (status, body) == (202, {"accepted": 2, "messages": 2, "hook_messages": 0})
+    assert (status, body) == (202, {"accepted": 2, "messages": 2, "hook_events": 0})
     assert [json.loads(message)["id"] for message in queued(aws["SyncQueue"])] == [sample["id"], "other"]
     # a bad event anywhere in the request: 422 naming it, and nothing enqueued
     status, body = call(

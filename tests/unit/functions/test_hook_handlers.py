@@ -171,7 +171,7 @@ def test_activity_events_reach_the_receiver_signed_through_a_retry(
     # WHEN the platform posts two matching events, one of another campaign, one of another type
     events = [activity("e1"), activity("e2", "open"), activity("e3", campaign=8), activity("e4", "sent")]
     status, answer = call(ingest, http("POST", "/v1/events", {"events": events}))
-    assert (status, answer) == (202, {"accepted": 4, "messages": 0, "hook_messages": 2})
+    assert (status, answer) == (202, {"accepted": 4, "messages": 0, "hook_events": 2})
 
     # AND the receiver fails the first request
     receiver.script = [503]
@@ -203,10 +203,11 @@ def test_a_permanent_refusal_goes_to_the_hook_dead_letter_queue_with_the_answer(
     call(ingest, http("POST", "/v1/events", activity("e1")))
     receiver.script = [400]
     dispatcher.lambda_handler({"Records": records(loopback_allowed["HookQueue"])}, Context())
-    [(dead, body)] = [decode(text) for text in queued(loopback_allowed["HookDLQ"])]
-    assert (dead.hook_id, dead.event_id, dead.attempt) == (hook["id"], "e1", 1)
+    [dead] = [decode(text) for text in queued(loopback_allowed["HookDLQ"])]
+    [event] = dead.events
+    assert (dead.hook_id, event.event_id, dead.attempt) == (hook["id"], "e1", 1)
     assert dead.last_error is not None and dead.last_error.startswith("HTTP 400")
-    assert json.loads(body)["custom_data"] == {"email": "e1@example.com", "cname": "Black Friday"}
+    assert json.loads(event.body)["custom_data"] == {"email": "e1@example.com", "cname": "Black Friday"}
     assert call(api, http("GET", f"/v1/hooks/{hook['id']}/stats"))[1]["failed"] == 1
 
 
@@ -231,7 +232,7 @@ def test_the_content_of_a_sent_message_rides_with_its_later_events_for_hooks_tha
     sent = {**activity("s1", "sent"), "message": {"id": 9, "name": "Promo", "content": {"html": "<p>Hi</p>"}}}
     opened = {**activity("o1", "open"), "message": {"id": 9}, "profile": sent["profile"]}
 
-    assert call(ingest, http("POST", "/v1/events", {"events": [sent, opened]}))[1]["hook_messages"] == 2
+    assert call(ingest, http("POST", "/v1/events", {"events": [sent, opened]}))[1]["hook_events"] == 2
     queued_records = records(loopback_allowed["HookQueue"])
     assert "<p>Hi</p>" not in "".join(record["body"] for record in queued_records)  # kept aside, not queued
     dispatcher.lambda_handler({"Records": queued_records}, Context())

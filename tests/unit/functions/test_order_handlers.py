@@ -30,7 +30,7 @@ def test_an_order_event_is_kept_with_its_customer_and_not_queued(aws: dict[str, 
 
     status, answer = call(ingest, http("POST", "/v1/events", {"events": [segment, SAMPLE]}))
 
-    assert (status, answer) == (202, {"accepted": 2, "messages": 1, "hook_messages": 0})
+    assert (status, answer) == (202, {"accepted": 2, "messages": 1, "hook_events": 0})
     assert len(queued(aws["SyncQueue"])) == 1 and queued(aws["HookQueue"]) == []
     store = DynamoDBCustomerStore(aws["CustomersTable"])
     kept = store.get_order(ACCOUNT, "A-1001")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlsync.connectors import TargetError
 from sqlsync.datasources.exceptions import UnknownDataSourceError
 from sqlsync.hooks.delivery import DeliveryResult, Outgoing
 from sqlsync.hooks.dispatch import HookDispatcher, stats_key
-from sqlsync.hooks.wire import decode, encode
+from sqlsync.hooks.wire import Queued, decode, encode
 from sqlsync.models.events import Profile
 from sqlsync.models.hooks import (
     ActivityEvent,
@@ -71,17 +71,29 @@ def a_hook(hook_id: str = "h-1", batch_size: int = 2, kind: str = "http", active
     )
 
 
-def deliveries(hook_id: str, count: int, attempt: int = 1, first: int = 0) -> list[QueueMessage]:
+def queued(n: int, **changes: Any) -> Queued:
+    body = json.dumps({"event_id": f"e{n}", "event_type": "open", "profile_id": f"p{n}"})
+    return Queued(f"e{n}", f"p{n}", body)._replace(**changes)
+
+
+def deliveries(hook_id: str, count: int, attempt: int = 1, first: int = 0, per_message: int = 1) -> list[QueueMessage]:
+    """Messages of `per_message` events each, e<first>... in order; message ids m-<hook>-<first event>."""
     return [
         QueueMessage(
-            f"m-{hook_id}-{n}",
-            encode(
-                HookDelivery(hook_id=hook_id, attempt=attempt, event_id=f"e{n}", key=f"p{n}"),
-                json.dumps({"event_id": f"e{n}", "event_type": "open", "profile_id": f"p{n}"}),
-            ),
+            f"m-{hook_id}-{start}",
+            encode(hook_id, [queued(n) for n in range(start, min(start + per_message, first + count))], None, attempt),
         )
-        for n in range(first, first + count)
+        for start in range(first, first + count, per_message)
     ]
+
+
+class Requeued(NamedTuple):
+    event_id: str
+    attempt: int
+    last_error: str | None
+    queued_at: float | None
+    data_sources: list[tuple[str, str]]
+    body: str
 
 
 def dispatcher(
@@ -102,11 +114,24 @@ def dispatcher(
     return built, retries, dead, stats
 
 
-def parsed(sink: InMemorySink) -> list[HookDelivery]:
-    """The envelopes of what was queued; each keeps the event's body exactly as it came."""
-    found = [decode(body) for body in sink.bodies]
-    assert all(json.loads(body)["event_id"] == delivery.event_id for delivery, body in found)
-    return [delivery for delivery, _ in found]
+def parsed(sink: InMemorySink) -> list[Requeued]:
+    """The events of what was queued, in order; each keeps its body exactly as it came."""
+    found: list[Requeued] = []
+    for text in sink.bodies:
+        message = decode(text)
+        for event in message.events:
+            assert json.loads(event.body)["event_id"] == event.event_id
+            found.append(
+                Requeued(
+                    event.event_id,
+                    message.attempt,
+                    message.last_error,
+                    message.queued_at,
+                    [tuple(pair) for pair in event.data_sources],  # type: ignore[misc]
+                    event.body,
+                )
+            )
+    return found
 
 
 def test_events_go_in_order_in_requests_of_batch_size_per_hook() -> None:
@@ -137,7 +162,7 @@ def test_a_retryable_failure_requeues_the_rest_delayed_with_the_next_attempt() -
     assert (report.sent, report.retried) == (2, 3)
     again = parsed(retries)
     assert [(d.event_id, d.attempt, d.last_error) for d in again] == [(f"e{n}", 2, "timeout") for n in (2, 3, 4)]
-    assert retries.delays == [15, 15, 15] and dead.bodies == []
+    assert retries.delays == [15] and dead.bodies == []  # the three in one message
     [bucket] = stats.query(stats_key("h-1"), *EVER)
     assert (bucket.profiles, bucket.retried, bucket.last_error) == (2, 3, "timeout")
 
@@ -240,7 +265,7 @@ def test_kept_content_is_attached_only_for_hooks_that_include_it_and_only_until_
     fanout.send(plan)
 
     # THEN the content is kept aside, never on the queue
-    assert "<p>Hi" not in "".join(queue.bodies) and len(queue.bodies) == 4
+    assert "<p>Hi" not in "".join(queue.bodies) and len(queue.bodies) == 2  # a message per hook
     assert contents.calls["PutItem"] == 1
 
     # AND the including hook gets it on both events, the other hook on neither
@@ -278,15 +303,13 @@ def test_a_short_batch_waits_up_to_max_wait_then_goes_whatever_its_size() -> Non
     waiting = a_hook(batch_size=10).model_copy(
         update={"destination": HttpDestination(url="https://example.com/in", batch_size=10, max_wait_seconds=60)}
     )
-    queued = [
+    # (a message of one event, queued at AT, then one of two, a second later)
+    runs = (([0], AT.timestamp()), ([1, 2], (AT + timedelta(seconds=1)).timestamp()))
+    waiting_messages = [
         QueueMessage(
-            f"m{n}",
-            encode(
-                HookDelivery(hook_id="h-1", event_id=f"e{n}", queued_at=(AT + timedelta(seconds=n)).timestamp()),
-                json.dumps({"event_id": f"e{n}"}),
-            ),
+            f"m{n}", encode("h-1", [Queued(f"e{e}", None, json.dumps({"event_id": f"e{e}"})) for e in ids], at)
         )
-        for n in range(3)
+        for n, (ids, at) in enumerate(runs)
     ]
     for now, sent, deferred_for in (
         (AT + timedelta(seconds=5), [], 55),
@@ -301,7 +324,7 @@ def test_a_short_batch_waits_up_to_max_wait_then_goes_whatever_its_size() -> Non
             dead_letters=InMemorySink(),
             clock=lambda now=now: now,
         )
-        report = run.process(queued)
+        report = run.process(waiting_messages)
         assert [event for batch in http.batches for event in batch] == sent
         if deferred_for is None:
             assert (report.deferred, retries.bodies) == (0, [])
@@ -309,12 +332,15 @@ def test_a_short_batch_waits_up_to_max_wait_then_goes_whatever_its_size() -> Non
             # all of it comes back at once, when the oldest has waited 60 s; the same messages, unchanged
             assert (report.deferred, retries.delays, retries.bodies) == (
                 3,
-                [deferred_for] * 3,
-                [m.body for m in queued],
+                [deferred_for] * 2,
+                [m.body for m in waiting_messages],
             )
 
     # a full batch does not wait
-    full = [QueueMessage(f"f{n}", message.body.replace('"e0"', f'"f{n}"')) for n, message in enumerate(queued[:1] * 10)]
+    full = [
+        QueueMessage(f"f{n}", message.body.replace('"e0"', f'"f{n}"'))
+        for n, message in enumerate(waiting_messages[:1] * 10)
+    ]
     http = Scripted()
     HookDispatcher(
         hooks={"h-1": waiting}.get,
@@ -364,9 +390,7 @@ class _Promos:
 
 
 def _asking(number: int, *lookups: tuple[str, str]) -> QueueMessage:
-    body = json.dumps({"event_id": f"e{number}", "event_type": "open"})
-    delivery = HookDelivery(hook_id="h-1", event_id=f"e{number}", key=f"p{number}", data_sources=list(lookups))
-    return QueueMessage(f"m-{number}", encode(delivery, body))
+    return QueueMessage(f"m-{number}", encode("h-1", [queued(number, data_sources=list(lookups))], None))
 
 
 def test_events_asking_for_data_sources_go_with_their_rows_in_json_param() -> None:
@@ -392,12 +416,12 @@ def test_events_asking_for_data_sources_go_with_their_rows_in_json_param() -> No
         (1, "promo_codes", ["a@x", "b@x"]),
     ]
     # AND an event whose database is down waits for a later attempt, as it came (rows are read again then)
-    [(retried, retried_body)] = [decode(body) for body in retries.bodies]
+    [retried] = parsed(retries)
     assert (retried.event_id, retried.attempt) == ("e2", 2)
     assert retried.last_error == "data source 'orders' could not be read: connection refused"
-    assert retried.data_sources == [("promo_codes", "b@x"), ("orders", "b@x")] and "jsonParam" not in retried_body
+    assert retried.data_sources == [("promo_codes", "b@x"), ("orders", "b@x")] and "jsonParam" not in retried.body
     # AND one asking for a data source that is gone is given up on, with the reason
-    [(given_up, _)] = [decode(body) for body in dead.bodies]
+    [given_up] = parsed(dead)
     assert given_up.event_id == "e3" and given_up.last_error is not None and "'deleted'" in given_up.last_error
     assert (report.sent, report.retried, report.dead_lettered) == (3, 1, 1)
     [bucket] = stats.query(stats_key("h-1"), *EVER)
@@ -410,11 +434,61 @@ def test_kept_content_and_data_source_rows_go_together() -> None:
     contents.put((1, 9, "p0"), {"html": "<p>hi</p>"}, AT + timedelta(hours=1))
     hook = a_hook(batch_size=10).model_copy(update={"include_content": True})
     run, *_ = dispatcher({"h-1": hook}, {"h-1": http}, data_sources=_Promos(), contents=contents)
-    delivery = HookDelivery(
-        hook_id="h-1", event_id="e0", key="p0", content_key="1#9#p0", data_sources=[("promo_codes", "a@x")]
-    )
+    event = queued(0, content_key="1#9#p0", data_sources=[("promo_codes", "a@x")])
 
-    run.process([QueueMessage("m-0", encode(delivery, json.dumps({"event_id": "e0"})))])
+    run.process([QueueMessage("m-0", encode("h-1", [event], None))])
 
     assert http.bodies["e0"]["content"] == {"html": "<p>hi</p>"}
     assert json.loads(http.bodies["e0"]["jsonParam"]) == {"promo_codes": [{"code": "A@X"}]}
+
+
+# Messages of many events --------------------------------------------------------------------------------
+
+
+def test_requests_are_cut_across_messages_of_many_events() -> None:
+    http = Scripted()
+    run, retries, dead, _ = dispatcher({"h-1": a_hook(batch_size=2)}, {"h-1": http})
+
+    report = run.process(deliveries("h-1", 5, per_message=3))
+
+    assert http.batches == [["e0", "e1"], ["e2", "e3"], ["e4"]]
+    assert (report.sent, report.failed_message_ids, retries.bodies, dead.bodies) == (5, set(), [], [])
+
+
+def test_what_a_failure_leaves_is_requeued_keeping_each_events_attempt_and_queue_time() -> None:
+    # GIVEN a message of three first attempts and one of two third attempts, and a second request that times out
+    http = Scripted(DeliveryResult.success(2), DeliveryResult(ok=False, delivered=0, retryable=True, detail="timeout"))
+    run, retries, dead, _ = dispatcher({"h-1": a_hook(batch_size=2)}, {"h-1": http})
+    first = QueueMessage("m-a", encode("h-1", [queued(n) for n in range(3)], 100.0, attempt=1))
+    third = QueueMessage("m-b", encode("h-1", [queued(n) for n in range(3, 5)], 200.0, attempt=3))
+
+    report = run.process([first, third])
+
+    # THEN the undelivered events come back as one message per (attempt, queue time), each one attempt further
+    assert http.batches == [["e0", "e1"], ["e2", "e3"]]
+    assert [(d.event_id, d.attempt, d.queued_at, d.last_error) for d in parsed(retries)] == [
+        ("e2", 2, 100.0, "timeout"),
+        ("e3", 4, 200.0, "timeout"),
+        ("e4", 4, 200.0, "timeout"),
+    ]
+    assert len(retries.bodies) == 2 and dead.bodies == [] and (report.sent, report.retried) == (2, 3)
+
+
+def test_when_part_of_a_message_cannot_be_requeued_the_whole_message_comes_back() -> None:
+    http = Scripted(DeliveryResult.success(2), DeliveryResult(ok=False, delivered=0, retryable=True, detail="timeout"))
+    run, _, _, _ = dispatcher({"h-1": a_hook(batch_size=2)}, {"h-1": http}, retries=Refusing())
+
+    report = run.process(deliveries("h-1", 4, per_message=4))
+
+    # (e0 and e1 come again too: at least once; receivers deduplicate on the event id)
+    assert report.failed_message_ids == {"m-h-1-0"} and report.sent == 2
+
+
+def test_a_message_of_an_earlier_version_is_delivered() -> None:
+    http = Scripted()
+    run, *_ = dispatcher({"h-1": a_hook()}, {"h-1": http})
+    legacy = HookDelivery(hook_id="h-1", event_id="e7", key="p7").model_dump_json() + "\n" + queued(7).body
+
+    report = run.process([QueueMessage("m-old", legacy)])
+
+    assert (http.batches, report.sent, report.failed_message_ids) == ([["e7"]], 1, set())

@@ -1,7 +1,6 @@
-"""Ingest's fan-out writes, for every event and hook it passes, the very message the plain way would write:
-the envelope as pydantic-core writes the model's fields, then the body as pydantic-core writes event_body.
-The fast paths (filters in sets, templates prepared per hook, envelopes and dates written by hand) are
-checked against those references."""
+"""Ingest's fan-out writes, for every hook, the events it passes, each with the very body the plain way
+would write (pydantic-core writing event_body), in messages the dispatcher reads back. The fast paths
+(filters in sets, templates prepared per hook, dates written by hand) are checked against those references."""
 
 from __future__ import annotations
 
@@ -21,7 +20,14 @@ from sqlsync.hooks.delivery import Outgoing
 from sqlsync.hooks.fanout import HookFanout
 from sqlsync.hooks.http import webhook_id
 from sqlsync.hooks.message import BodyTemplate, custom_data, event_body
-from sqlsync.hooks.wire import content_key, decode, encode_new
+from sqlsync.hooks.wire import (
+    MAX_MESSAGE_EVENT_BYTES,
+    MAX_MESSAGE_EVENTS,
+    Queued,
+    content_key,
+    decode,
+    encode,
+)
 from sqlsync.models.events import Database, Profile
 from sqlsync.models.hooks import (
     ActivityEvent,
@@ -34,8 +40,8 @@ from sqlsync.models.hooks import (
     Message,
     Named,
 )
-from sqlsync.sync.exceptions import UnknownNameError
-from sqlsync.sync.queue import InMemorySink
+from sqlsync.sync.exceptions import PayloadTooLargeError, UnknownNameError
+from sqlsync.sync.queue import MAX_MESSAGE_BYTES, InMemorySink
 
 AT = datetime(2026, 11, 22, 10, 0, 5, 123456, tzinfo=UTC)
 QUEUED_AT = 1795341605.25
@@ -72,27 +78,43 @@ def make_event(**changes: Any) -> ActivityEvent:
     return ActivityEvent.model_validate({**base, **changes})
 
 
-def expected_message(hook: Hook, event: ActivityEvent) -> str:
-    """The message as the model-free writer before it wrote it: two pydantic-core calls."""
+def expected_event(hook: Hook, event: ActivityEvent) -> Queued:
+    """The event as the hook's messages must carry it: its body is what pydantic-core writes of event_body."""
     key = event.profile.id if event.profile is not None else None
     kept = None
     if hook.include_content and event.message is not None and event.profile is not None:
         kept = content_key(event.account_id, event.message.id, event.profile.id)
-    envelope = {
-        "kind": "hook",
-        "hook_id": hook.id,
-        "event_id": event.id,
-        "key": key,
-        "content_key": kept,
-        "queued_at": QUEUED_AT,
-    }
-    if event.data_sources:
-        envelope["data_sources"] = event.lookups()
     body = to_json(event_body(hook, event), inf_nan_mode="constants").decode()
-    return to_json(envelope).decode() + "\n" + body
+    return Queued(event.id, key, body, kept, [tuple(pair) for pair in event.lookups()])
 
 
-def planned(hooks: list[Hook], events: list[ActivityEvent]) -> list[str]:
+def expected(hooks: list[Hook], events: list[ActivityEvent]) -> dict[str, list[Queued]]:
+    """Per hook, the events it passes, in order."""
+    found: dict[str, list[Queued]] = {}
+    for hook in hooks:
+        passing = [expected_event(hook, event) for event in events if hook.passes(event)]
+        if passing:
+            found[hook.id] = passing
+    return found
+
+
+def read_back(messages: list[str]) -> dict[str, list[Queued]]:
+    """Per hook, the events of the messages, in order; each message a first attempt, queued at QUEUED_AT."""
+    found: dict[str, list[Queued]] = {}
+    for text in messages:
+        message = decode(text)
+        assert (message.attempt, message.last_error, message.queued_at) == (1, None, QUEUED_AT)
+        found.setdefault(message.hook_id, []).extend(
+            event._replace(data_sources=[tuple(pair) for pair in event.data_sources]) for event in message.events
+        )
+    return found
+
+
+def planned(hooks: list[Hook], events: list[ActivityEvent]) -> dict[str, list[Queued]]:
+    return read_back(plan(hooks, events))
+
+
+def plan(hooks: list[Hook], events: list[ActivityEvent]) -> list[str]:
     fanout = HookFanout(lambda account: hooks, InMemorySink(), clock=lambda: datetime.fromtimestamp(QUEUED_AT, UTC))
     return fanout.plan(list(enumerate(events)), batch=True).bodies
 
@@ -203,7 +225,7 @@ TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
     fields=st.dictionaries(TEXT, st.none() | st.integers() | st.floats() | TEXT, max_size=3),
     own_custom_data=st.none() | st.dictionaries(TEXT, st.integers() | TEXT, max_size=2),
 )
-def test_each_message_is_the_envelope_and_body_pydantic_core_writes(
+def test_each_event_is_carried_with_the_body_pydantic_core_writes(
     event_id: str,
     profile_id: str | None,
     name: str | None,
@@ -223,7 +245,7 @@ def test_each_message_is_the_envelope_and_body_pydantic_core_writes(
         custom_data=own_custom_data,
         event_data={"n": 1.5, "name": name},
     )
-    assert planned([hook], [event]) == [expected_message(hook, event)]
+    assert planned([hook], [event]) == expected([hook], [event])
 
 
 def test_events_without_the_optional_parts_and_several_hooks() -> None:
@@ -235,44 +257,68 @@ def test_events_without_the_optional_parts_and_several_hooks() -> None:
     bare = ActivityEvent(id="e-bare", type="open", account_id=1, occurred_at=AT)
     events = [make_event(), bare, make_event(id="e-2", type="open", is_test=True), make_event(account_id=2)]
 
-    expected = [expected_message(hook, event) for event in events for hook in hooks if hook.passes(event)]
+    wanted = expected(hooks, events)
 
-    assert planned(hooks, events) == expected
-    assert len(expected) == 5
+    assert planned(hooks, events) == wanted
+    assert sum(map(len, wanted.values())) == 5 and len(plan(hooks, events)) == len(wanted) == 2  # one per hook
 
 
-def test_text_json_cannot_carry_is_refused_as_before() -> None:
+def test_text_json_cannot_carry_is_refused() -> None:
     # (the models refuse it already; the envelope writer does not count on that)
     with pytest.raises(PydanticSerializationError):
-        encode_new("h-1", "evt-\ud800", None, None, QUEUED_AT, "{}")
+        encode("h-1", [Queued("evt-\ud800", None, "{}")], QUEUED_AT)
 
 
-def test_messages_read_back_as_the_model_wrote_them() -> None:
-    [text] = planned([make_hook(include_content=True)], [make_event(id='evt-"1"\n')])
-    delivery, body = decode(text)
-    assert (delivery.hook_id, delivery.event_id, delivery.key, delivery.content_key) == (
-        "h-1",
-        'evt-"1"\n',
-        "p-1",
-        "1#9#p-1",
-    )
-    assert (delivery.attempt, delivery.queued_at) == (1, QUEUED_AT)
-    assert json.loads(body)["event_id"] == 'evt-"1"\n'
+def test_messages_read_back_as_written() -> None:
+    [text] = plan([make_hook(include_content=True)], [make_event(id='evt-"1"\n'), make_event(id="evt-2")])
+    message = decode(text)
+    assert (message.hook_id, message.attempt, message.last_error, message.queued_at) == ("h-1", 1, None, QUEUED_AT)
+    assert [(event.event_id, event.key, event.content_key) for event in message.events] == [
+        ('evt-"1"\n', "p-1", "1#9#p-1"),
+        ("evt-2", "p-1", "1#9#p-1"),
+    ]
+    assert [json.loads(event.body)["event_id"] for event in message.events] == ['evt-"1"\n', "evt-2"]
+
+
+def test_a_hooks_events_go_in_as_few_messages_as_fit_in_order() -> None:
+    # GIVEN more events than a message takes, some with bodies of 100 KB
+    hook = make_hook()
+    events = [
+        make_event(id=f"e{n}", event_data={"blob": "x" * 100_000} if n in (3, 4, 5) else {})
+        for n in range(MAX_MESSAGE_EVENTS * 2 + 5)
+    ]
+
+    # WHEN ingest plans them
+    messages = plan([hook], events)
+
+    # THEN every event is there once, in order; no message is over SQS's size or MAX_MESSAGE_EVENTS
+    assert planned([hook], events) == expected([hook], events)
+    sizes = [len(text.encode()) for text in messages]
+    counts = [len(decode(text).events) for text in messages]
+    assert max(sizes) <= MAX_MESSAGE_BYTES and max(counts) <= MAX_MESSAGE_EVENTS
+    # AND two 100 KB bodies fit a message, the third starts the next one
+    assert counts == [5, MAX_MESSAGE_EVENTS, MAX_MESSAGE_EVENTS]
+
+
+def test_an_event_too_large_for_a_message_is_refused_naming_it() -> None:
+    events = [make_event(), make_event(id="e-huge", event_data={"blob": "é" * (MAX_MESSAGE_EVENT_BYTES // 2)})]
+    with pytest.raises(PayloadTooLargeError) as raised:
+        plan([make_hook()], events)
+    assert raised.value.field == "events[1]"
+    assert f"at most {MAX_MESSAGE_EVENT_BYTES} fit" in raised.value.message
 
 
 def test_a_hook_changed_since_the_last_request_is_rendered_anew() -> None:
     events = [make_event()]
     hooks = [make_hook(custom_data=CustomDataSpec(values={"v": "one"}))]
     fanout = HookFanout(lambda account: hooks, InMemorySink())
-    assert json.loads(fanout.plan(list(enumerate(events)), batch=False).bodies[0].split("\n")[1])["custom_data"] == {
-        "v": "one"
-    }
+    [message] = fanout.plan(list(enumerate(events)), batch=False).bodies
+    assert json.loads(decode(message).events[0].body)["custom_data"] == {"v": "one"}
     hooks = [make_hook(custom_data=CustomDataSpec(values={"v": "two"}), event_types=["open"])]
     assert fanout.plan(list(enumerate(events)), batch=False).bodies == []
     hooks = [make_hook(custom_data=CustomDataSpec(values={"v": "two"}))]
-    assert json.loads(fanout.plan(list(enumerate(events)), batch=False).bodies[0].split("\n")[1])["custom_data"] == {
-        "v": "two"
-    }
+    [message] = fanout.plan(list(enumerate(events)), batch=False).bodies
+    assert json.loads(decode(message).events[0].body)["custom_data"] == {"v": "two"}
 
 
 # Pieces ------------------------------------------------------------------------------------------------
@@ -320,12 +366,12 @@ def test_the_envelope_names_each_data_source_with_its_contact() -> None:
         data_sources_of=lambda account: {"promo_codes", "orders"},
     )
 
-    [body] = fanout.plan([(0, event)], batch=False).bodies
+    [text] = fanout.plan([(0, event)], batch=False).bodies
 
-    assert body == expected_message(hook, event)
-    delivery, sent = decode(body)
-    assert delivery.data_sources == [("promo_codes", "p-1"), ("orders", "c-9")]  # the profile id by default
-    assert "data_sources" not in json.loads(sent)  # the request is for the dispatcher, not the receiver
+    assert read_back([text]) == expected([hook], [event])
+    [queued] = decode(text).events
+    assert queued.data_sources == [("promo_codes", "p-1"), ("orders", "c-9")]  # the profile id by default
+    assert "data_sources" not in json.loads(queued.body)  # the request is for the dispatcher, not the receiver
 
 
 def test_a_data_source_the_account_does_not_have_is_refused_naming_it() -> None:

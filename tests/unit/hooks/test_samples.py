@@ -22,8 +22,10 @@ def test_platform_activity_samples_are_activity_events(path: Path) -> None:
 def test_the_hook_dispatcher_sample_carries_wire_messages() -> None:
     records = json.loads((ROOT / "events" / "lambda" / "hook_dispatcher_sqs.json").read_text())["Records"]
     for record in records:
-        delivery, body = decode(record["body"])
-        assert json.loads(body)["event_id"] == delivery.event_id
+        message = decode(record["body"])
+        assert [json.loads(event.body)["event_id"] for event in message.events] == [
+            event.event_id for event in message.events
+        ]
 
 
 def test_there_are_samples() -> None:

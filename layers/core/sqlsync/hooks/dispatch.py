@@ -1,7 +1,7 @@
 """The hook dispatcher: hook-queue messages -> batches delivered to each hook's destination.
 
-Each message is one event for one hook (ingest fans events out, `sqlsync.hooks.fanout`). The dispatcher
-groups a batch by hook, sends the events in order (HTTP: requests of at most batch_size events; brokers:
+Each message is a run of events for one hook (ingest fans events out, `sqlsync.hooks.fanout`). The
+dispatcher groups a batch by hook, sends the events in order (HTTP: requests of at most batch_size events; brokers:
 one publish session), and decides about every event the destination did not take:
 
 * retryable (timeout, connection error, 408/429/5xx, a broker that went away): back on the hook queue as a
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlsync.collector import collector_paused
 from sqlsync.hooks.delivery import DeliveryResult, Outgoing, Sender
-from sqlsync.hooks.wire import decode, encode, with_content, with_json_param
-from sqlsync.models.hooks import Hook, HookDelivery, HttpDestination
+from sqlsync.hooks.wire import HookMessage, Queued, decode, pack, with_content, with_json_param
+from sqlsync.models.hooks import Hook, HttpDestination
 from sqlsync.store.base import ContentKey, ContentStore, StatsDelta, StatsStore
 from sqlsync.store.exceptions import StoreError
 from sqlsync.sync.exceptions import EnqueueError
@@ -100,12 +100,12 @@ class HookDispatcher:
         groups: dict[str, list[Item]] = defaultdict(list)
         for message in messages:
             try:
-                delivery, body = decode(message.body)
+                decoded = decode(message.body)
             except ValueError as exc:
                 logger.error("unreadable hook message %s: %s", message.message_id, str(exc)[:500])
                 report.failed_message_ids.add(message.message_id)  # to the DLQ through the queue's redrive
                 continue
-            groups[delivery.hook_id].append(Item(message, delivery, body))
+            groups[decoded.hook_id].extend([Item(message, decoded, event) for event in decoded.events])
         for hook_id, items in groups.items():
             hook = self.hooks(hook_id)
             if hook is None or not hook.active:
@@ -130,14 +130,14 @@ class HookDispatcher:
         contents = self._contents(run)
         pending = list(run.items)
         data: dict[str, dict[str, Any]] = {}
-        if any(item.delivery.data_sources for item in pending):
+        if any(item.event.data_sources for item in pending):
             data, pending = self._enrich(run, report)
         while pending:
             chunk = next(_chunks(run.hook, pending))
             if contents or data:
-                batch = [_outgoing(item, contents, data) for item in chunk]
+                batch = [_outgoing(item.event, contents, data) for item in chunk]
             else:
-                batch = [Outgoing(delivery.event_id, body, delivery.key) for _, delivery, body in chunk]
+                batch = [Outgoing(event.event_id, event.body, event.key) for _, _, event in chunk]
             result = _send(sender, batch)
             delivered = len(chunk) if result.ok else max(0, min(result.delivered, len(chunk)))
             if delivered:
@@ -166,14 +166,16 @@ class HookDispatcher:
             return False
         if len(items) >= destination.batch_size:
             return False
-        queued = [item.delivery.queued_at for item in items if item.delivery.queued_at is not None]
+        messages = {item.message.message_id: item for item in items}  # a message's events come back with it
+        queued = [item.origin.queued_at for item in messages.values() if item.origin.queued_at is not None]
         if not queued:
             return False
         wait = math.ceil(min(queued) + destination.max_wait_seconds - self.clock().timestamp())
         if wait <= 0:
             return False
         try:
-            self.retries.send([item.message.body for item in items], delay_seconds=min(wait, MAX_DELAY_SECONDS))
+            bodies = [item.message.body for item in messages.values()]
+            self.retries.send(bodies, delay_seconds=min(wait, MAX_DELAY_SECONDS))
         except EnqueueError as exc:
             logger.error("hook %s: could not put %d event(s) back to wait: %s", hook.id, len(items), exc)
             report.failed_message_ids.update(item.message.message_id for item in items)
@@ -182,29 +184,30 @@ class HookDispatcher:
         return True
 
     def _enrich(self, run: _HookRun, report: DispatchReport) -> tuple[dict[str, dict[str, Any]], list[Item]]:
-        """The data-source rows of the events that ask for them (by message id), and the events to send: those
-        whose rows could not be read are retried or given up on like an undelivered event."""
+        """The data-source rows of the events that ask for them (by event id: an event asks the same each time
+        it comes), and the events to send: those whose rows could not be read are retried or given up on like
+        an undelivered event."""
         from sqlsync.hooks.enrichment import enrich
 
         enrichment = enrich(
             self.data_sources,
             run.hook.account_id,
-            ((item.message.message_id, item.delivery.data_sources) for item in run.items),
+            ((item.event.event_id, item.event.data_sources) for item in run.items),
         )
         by_problem: dict[DeliveryResult, list[Item]] = defaultdict(list)
         for item in run.items:
-            problem = enrichment.failed.get(item.message.message_id)
+            problem = enrichment.failed.get(item.event.event_id)
             if problem is not None:
                 by_problem[problem].append(item)
         for problem, items in by_problem.items():
             self._handle_failure(run, items, problem, report)
-        return enrichment.data, [item for item in run.items if item.message.message_id not in enrichment.failed]
+        return enrichment.data, [item for item in run.items if item.event.event_id not in enrichment.failed]
 
     def _contents(self, run: _HookRun) -> dict[ContentKey, dict[str, Any]]:
         """The kept contents of the run's events, for a hook that includes them (gone after the retention)."""
         if not run.hook.include_content or self.contents is None:
             return {}
-        keys = [_parse_content_key(item.delivery.content_key) for item in run.items if item.delivery.content_key]
+        keys = [_parse_content_key(item.event.content_key) for item in run.items if item.event.content_key]
         if not keys:
             return {}
         try:
@@ -223,8 +226,10 @@ class HookDispatcher:
     ) -> None:
         detail = result.detail or "delivery failed"
         logger.warning("hook %s: %d event(s) not delivered: %s", run.hook.id, len(undelivered), detail)
-        again = [item for item in undelivered if result.retryable and item[1].attempt < self.retry_times]
-        given_up = [item for item in undelivered if item not in again]
+        again: list[Item] = []
+        given_up: list[Item] = []
+        for item in undelivered:
+            (again if result.retryable and item.origin.attempt < self.retry_times else given_up).append(item)
         delay = self.retry_period_seconds
         if result.retry_after is not None:
             delay = max(delay, math.ceil(result.retry_after))
@@ -232,18 +237,7 @@ class HookDispatcher:
         for items, sink, delay_seconds in ((again, self.retries, delay), (given_up, self.dead_letters, 0)):
             if not items:
                 continue
-            bodies = [
-                encode(
-                    item.delivery.model_copy(
-                        update={
-                            "attempt": item.delivery.attempt + 1 if sink is self.retries else item.delivery.attempt,
-                            "last_error": detail[:2000],
-                        }
-                    ),
-                    item.body,
-                )
-                for item in items
-            ]
+            bodies = _requeued(run.hook.id, items, 1 if sink is self.retries else 0, detail[:2000])
             try:
                 sink.send(bodies, delay_seconds=delay_seconds)
             except EnqueueError as exc:
@@ -261,23 +255,36 @@ class HookDispatcher:
 
 
 class Item(NamedTuple):
-    """One hook-queue message: the SQS message, its envelope, and the event's body as the hook sends it."""
+    """One event to deliver: the SQS message it came in, that message read back, and the event."""
 
     message: QueueMessage
-    delivery: HookDelivery
-    body: str
+    origin: HookMessage
+    event: Queued
 
 
-def _outgoing(item: Item, contents: dict[ContentKey, dict[str, Any]], data: dict[str, dict[str, Any]]) -> Outgoing:
-    body = item.body
-    if item.delivery.content_key is not None:
-        content = contents.get(_parse_content_key(item.delivery.content_key))
+def _requeued(hook_id: str, items: list[Item], more_attempts: int, last_error: str) -> list[str]:
+    """The events as new hook-queue messages, each keeping when it was queued and its attempt count (plus
+    `more_attempts`), in order within each."""
+    runs: dict[tuple[int, float | None], list[Queued]] = defaultdict(list)
+    for item in items:
+        runs[(item.origin.attempt, item.origin.queued_at)].append(item.event)
+    return [
+        body
+        for (attempt, queued_at), events in runs.items()
+        for body in pack(hook_id, events, queued_at, attempt + more_attempts, last_error)
+    ]
+
+
+def _outgoing(event: Queued, contents: dict[ContentKey, dict[str, Any]], data: dict[str, dict[str, Any]]) -> Outgoing:
+    body = event.body
+    if event.content_key is not None:
+        content = contents.get(_parse_content_key(event.content_key))
         if content is not None:
             body = with_content(body, content)
-    rows = data.get(item.message.message_id)
+    rows = data.get(event.event_id)
     if rows is not None:
         body = with_json_param(body, rows)
-    return Outgoing(item.delivery.event_id, body, item.delivery.key)
+    return Outgoing(event.event_id, body, event.key)
 
 
 def _parse_content_key(text: str) -> ContentKey:

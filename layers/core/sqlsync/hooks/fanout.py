@@ -10,14 +10,13 @@ from typing import Any
 
 from sqlsync.collector import collector_paused
 from sqlsync.hooks.message import BodyTemplate
-from sqlsync.hooks.wire import NewMessages, content_key
+from sqlsync.hooks.wire import MAX_MESSAGE_EVENT_BYTES, Queued, content_key, pack, size_of
 from sqlsync.models.hooks import ActivityEvent, Hook, HookFilter
 from sqlsync.store.base import ContentKey, ContentStore
 from sqlsync.store.exceptions import StoreError
 from sqlsync.sync.exceptions import EnqueueError, PayloadTooLargeError, UnknownNameError
-from sqlsync.sync.queue import MAX_MESSAGE_BYTES, MessageSink
+from sqlsync.sync.queue import MessageSink
 
-ENVELOPE_ROOM = 1024
 MAX_PREPARED = 1024
 
 
@@ -29,6 +28,8 @@ class HookPlan:
     """What a request will put on the hook queue and in the content store, built before anything is sent."""
 
     bodies: list[str] = field(default_factory=list)
+    events: int = 0
+    """Events in the bodies: one per event and hook it passes."""
     contents: dict[ContentKey, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -58,12 +59,13 @@ class HookFanout:
             return self._plan(events, batch)
 
     def _plan(self, events: Sequence[tuple[int, ActivityEvent]], batch: bool) -> HookPlan:
-        """The hook-queue bodies for the events (with their index in the request), each checked to fit a
-        message, with the body each hook sends rendered now (sqlsync.hooks.wire). A message's content never
-        rides on the queue: it is kept aside for the hooks that include it, and the dispatcher attaches it."""
+        """The hook-queue messages for the events (with their index in the request): per hook, its passing
+        events in order, in as few messages as fit, each event checked to fit one, with the body the hook
+        sends rendered now (sqlsync.hooks.wire). A message's content never rides on the queue: it is kept
+        aside for the hooks that include it, and the dispatcher attaches it."""
         plan = HookPlan()
-        messages = NewMessages(self.clock().timestamp())
         account_hooks: dict[int, list[_Prepared]] = {}  # the same for all of a request's events
+        runs: dict[str, tuple[list[Queued], list[int]]] = {}  # per hook id: its events and their sizes
         for index, event in events:
             if event.data_sources and self.data_sources_of is not None:
                 self._check_data_sources(event, f"events[{index}]." if batch else "")
@@ -84,16 +86,22 @@ class HookFanout:
                 kept = None
                 if hook.include_content and event.message is not None and event.profile is not None:
                     kept = content_key(event.account_id, event.message.id, event.profile.id)
-                body = messages.encode(hook.id, event.id, key, kept, template.render(event), lookups)
-                # UTF-8 takes at most 4 bytes a character: most bodies need no encoding to be measured.
-                size = len(body) * 4 if len(body) * 4 <= MAX_MESSAGE_BYTES - ENVELOPE_ROOM else len(body.encode())
-                if size > MAX_MESSAGE_BYTES - ENVELOPE_ROOM:
-                    field_name = f"events[{index}]" if batch else "event"
+                queued = Queued(event.id, key, template.render(event), kept, lookups)
+                size = size_of(queued)
+                if size > MAX_MESSAGE_EVENT_BYTES:
                     raise PayloadTooLargeError(
-                        field_name,
-                        f"is {size} bytes as a hook message; at most {MAX_MESSAGE_BYTES - ENVELOPE_ROOM} fit",
+                        f"events[{index}]" if batch else "event",
+                        f"is {size} bytes as a hook message; at most {MAX_MESSAGE_EVENT_BYTES} fit",
                     )
-                plan.bodies.append(body)
+                run = runs.get(hook.id)
+                if run is None:
+                    run = runs[hook.id] = ([], [])
+                run[0].append(queued)
+                run[1].append(size)
+        queued_at = self.clock().timestamp()
+        for hook_id, (queued_events, sizes) in runs.items():
+            plan.bodies.extend(pack(hook_id, queued_events, queued_at, sizes=sizes))
+            plan.events += len(queued_events)
         return plan
 
     def _check_data_sources(self, event: ActivityEvent, prefix: str) -> None:

@@ -1,82 +1,158 @@
-"""How a hook-queue message is written: the envelope (HookDelivery) as one line of JSON, then the event's
-body as the destination will receive it, already rendered by ingest.
+"""How a hook-queue message is written: a run of one hook's events. The envelope (HookBatch) is the first
+line of JSON; each event's body follows on a line of its own, already rendered by ingest as the destination
+will receive it (compact JSON escapes every newline, so lines cannot be confused).
 
-Rendering once at ingest keeps the dispatcher from parsing the event and building its body again (most of
-its time, `make bench`); it also fixes custom_data (and {{uuid}}) at the event's arrival, so that every
-retry sends the same bytes.
+Rendering once at ingest keeps the dispatcher from parsing the events and building their bodies again; it
+also fixes custom_data (and {{uuid}}) at the event's arrival, so that every retry sends the same bytes. One
+envelope for many events keeps both ends from writing and validating one per event (`make bench`).
+
+Messages of earlier versions, one event each (HookDelivery), are still read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from json.encoder import encode_basestring as _json_string
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
+from pydantic import Field, TypeAdapter
 from pydantic_core import to_json
 
-from sqlsync.models.hooks import HookDelivery
+from sqlsync.models.hooks import HookBatch, HookDelivery
+from sqlsync.sync.queue import MAX_MESSAGE_BYTES
+
+ENVELOPE_ROOM = 16 * 1024
+"""Bytes of a message kept for its envelope's own fields: kind, hook id, attempt and a last error of up to
+2,000 characters (6 bytes each at most, as JSON escapes)."""
+MAX_MESSAGE_EVENT_BYTES = MAX_MESSAGE_BYTES - ENVELOPE_ROOM
+"""The most one event may take in a message (`size_of`): its body, id, key and requests."""
+MAX_MESSAGE_EVENTS = 100
+"""Events in one message at most: a dispatcher invocation of BatchSize messages stays a bounded amount of
+work (the default HTTP batch_size, so that a message is about one request)."""
 
 
-def encode(delivery: HookDelivery, body: str) -> str:
-    # Compact JSON escapes every newline, so the first one ends the envelope.
-    return delivery.model_dump_json() + "\n" + body
+class Queued(NamedTuple):
+    """One event of a hook-queue message."""
+
+    event_id: str
+    key: str | None
+    """The profile id: Kafka's record key."""
+    body: str
+    """The JSON object the destination receives."""
+    content_key: str | None = None
+    """account#message#profile: the kept content to attach, for hooks that include it."""
+    data_sources: Sequence[tuple[str, str]] = ()
+    """(data source name, contact key): rows to add as jsonParam when sent."""
 
 
-def encode_new(
-    hook_id: str, event_id: str, key: str | None, content_key: str | None, queued_at: float, body: str
+class HookMessage(NamedTuple):
+    """A hook-queue message read back."""
+
+    hook_id: str
+    attempt: int
+    last_error: str | None
+    queued_at: float | None
+    events: list[Queued]
+
+
+def size_of(event: Queued) -> int:
+    """An upper bound of what the event adds to a message, in UTF-8 bytes: its body exactly (it is JSON
+    already) and its line break; its id, key and requests as the envelope writes them, with their quotes,
+    separators and position, at most 6 bytes a character (JSON's \\u escapes); and the names of the
+    envelope's optional members it needs, as though it were the only event to need them."""
+    size = (len(event.body) if event.body.isascii() else len(event.body.encode())) + 1
+    size += 6 * len(event.event_id) + 3 + (5 if event.key is None else 6 * len(event.key) + 3)
+    if event.content_key is not None:
+        size += 6 * len(event.content_key) + 12 + len(',"content_keys":{}')
+    if event.data_sources:
+        size += 12 + len(',"data_sources":{}')
+        for name, contact in event.data_sources:
+            size += 6 * (len(name) + len(contact)) + 8
+    return size
+
+
+def pack(
+    hook_id: str,
+    events: Sequence[Queued],
+    queued_at: float | None,
+    attempt: int = 1,
+    last_error: str | None = None,
+    sizes: Sequence[int] | None = None,
+) -> list[str]:
+    """The events as few messages as fit SQS's size, in order; `sizes`: their `size_of`, if known. An event
+    too large for a message alone (the caller checks) goes alone. At most MAX_MESSAGE_EVENTS a message."""
+    if sizes is None:
+        sizes = [size_of(event) for event in events]
+    messages: list[str] = []
+    head = len(encode(hook_id, [], queued_at, attempt, last_error).encode())
+    start, room = 0, MAX_MESSAGE_BYTES - head
+    for position, size in enumerate(sizes):
+        if position > start and (size > room or position - start == MAX_MESSAGE_EVENTS):
+            messages.append(encode(hook_id, events[start:position], queued_at, attempt, last_error))
+            start, room = position, MAX_MESSAGE_BYTES - head
+        room -= size
+    if start < len(events):
+        messages.append(encode(hook_id, events[start:], queued_at, attempt, last_error))
+    return messages
+
+
+def encode(
+    hook_id: str,
+    events: Sequence[Queued],
+    queued_at: float | None,
+    attempt: int = 1,
+    last_error: str | None = None,
 ) -> str:
-    """`encode` of a first attempt, without building the model: ingest writes one per event and hook."""
-    return NewMessages(queued_at).encode(hook_id, event_id, key, content_key, body)
+    """One message; `pack` keeps it within SQS's size."""
+    envelope: dict[str, Any] = {
+        "kind": "hook_batch",
+        "hook_id": hook_id,
+        "attempt": attempt,
+        "last_error": last_error,
+        "queued_at": queued_at,
+        "event_ids": [event.event_id for event in events],
+        "keys": [event.key for event in events],
+    }
+    content_keys = {str(n): event.content_key for n, event in enumerate(events) if event.content_key is not None}
+    if content_keys:
+        envelope["content_keys"] = content_keys
+    data_sources = {str(n): event.data_sources for n, event in enumerate(events) if event.data_sources}
+    if data_sources:
+        envelope["data_sources"] = data_sources
+    head = to_json(envelope).decode()
+    return head + "\n" + "\n".join([event.body for event in events])
 
 
-class NewMessages:
-    """`encode_new` for the messages of one ingest request (one queued_at): the envelope written as text,
-    the same bytes pydantic-core would write for it, a fraction of the time."""
-
-    __slots__ = ("_heads", "_tail")
-
-    def __init__(self, queued_at: float) -> None:
-        self._heads: dict[str, str] = {}  # per hook: the envelope up to the event id
-        self._tail = ',"queued_at":' + to_json(queued_at).decode()
-
-    def encode(
-        self,
-        hook_id: str,
-        event_id: str,
-        key: str | None,
-        content_key: str | None,
-        body: str,
-        data_sources: Sequence[tuple[str, str]] = (),
-    ) -> str:
-        head = self._heads.get(hook_id)
-        if head is None:
-            head = self._heads[hook_id] = f'{{"kind":"hook","hook_id":{_string(hook_id)},"event_id":'
-        key_text = "null" if key is None else _string(key)
-        content_text = "null" if content_key is None else _string(content_key)
-        end = "}\n"
-        if data_sources:
-            pairs = ",".join(f"[{_string(name)},{_string(contact)}]" for name, contact in data_sources)
-            end = f',"data_sources":[{pairs}]}}\n'
-        return f'{head}{_string(event_id)},"key":{key_text},"content_key":{content_text}{self._tail}{end}{body}'
+_validate_envelope = TypeAdapter(Annotated[HookBatch | HookDelivery, Field(discriminator="kind")]).validate_json
 
 
-def _string(text: str) -> str:
-    # The json module's escaping writes what pydantic-core writes for ASCII text (the ids, nearly always);
-    # other text goes to pydantic-core, which also refuses what UTF-8 cannot carry (lone surrogates).
-    return _json_string(text) if text.isascii() else to_json(text).decode()
-
-
-_validate_envelope = HookDelivery.__pydantic_validator__.validate_json
-
-
-def decode(text: str) -> tuple[HookDelivery, str]:
-    """The envelope and the body; ValueError (pydantic's ValidationError is one) when unreadable."""
-    head, newline, body = text.partition("\n")
-    if not newline or not (body.startswith("{") and body.endswith("}")):
-        raise ValueError("not a hook message: an envelope line, then a JSON object")
-    # The model's validator itself: model_validate_json adds a third to its time, for options not used here.
-    delivery: HookDelivery = _validate_envelope(head)
-    return delivery, body
+def decode(text: str) -> HookMessage:
+    """The message's envelope and events; ValueError (pydantic's ValidationError is one) when unreadable."""
+    head, newline, rest = text.partition("\n")
+    if not newline:
+        raise ValueError("not a hook message: an envelope line, then a JSON object per line")
+    envelope = _validate_envelope(head)
+    bodies = rest.split("\n")
+    if not all(body.startswith("{") and body.endswith("}") for body in bodies):
+        raise ValueError("not a hook message: each line after the envelope is a JSON object")
+    if isinstance(envelope, HookDelivery):  # an earlier version's message: one event
+        if len(bodies) != 1:
+            raise ValueError(f"a single-event hook message with {len(bodies)} bodies")
+        event = Queued(envelope.event_id, envelope.key, bodies[0], envelope.content_key, envelope.data_sources)
+        return HookMessage(envelope.hook_id, envelope.attempt, envelope.last_error, envelope.queued_at, [event])
+    ids, keys = envelope.event_ids, envelope.keys
+    content_keys, data_sources = envelope.content_keys, envelope.data_sources
+    if not len(ids) == len(keys) == len(bodies):
+        raise ValueError(f"{len(ids)} event ids and {len(keys)} keys for {len(bodies)} bodies")
+    if any(not 0 <= n < len(ids) for n in (*content_keys, *data_sources)):
+        raise ValueError("content_keys and data_sources name events by their position in the message")
+    if content_keys or data_sources:
+        events = [
+            Queued(event_id, key, body, content_keys.get(n), data_sources.get(n, ()))
+            for n, (event_id, key, body) in enumerate(zip(ids, keys, bodies, strict=True))
+        ]
+    else:
+        events = list(map(Queued, ids, keys, bodies))
+    return HookMessage(envelope.hook_id, envelope.attempt, envelope.last_error, envelope.queued_at, events)
 
 
 def with_content(body: str, content: dict[str, Any]) -> str:

@@ -346,25 +346,44 @@ class HookTestOut(BaseModel):
     latency_ms: float | None = None
 
 
+class HookBatch(BaseModel):
+    """On the hook queue: the envelope of a run of one hook's events. Their bodies follow it, one per line,
+    already rendered (sqlsync.hooks.wire), so that the dispatcher never parses or builds them again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["hook_batch"] = "hook_batch"
+    hook_id: str
+    attempt: int = Field(default=1, ge=1)
+    last_error: str | None = None
+    queued_at: float | None = Field(default=None, description="unix seconds when ingest queued the events")
+    event_ids: list[str] = Field(min_length=1, description="in the order of the bodies")
+    keys: list[str | None] = Field(description="each event's profile id: Kafka's record key")
+    content_keys: dict[int, str] = Field(
+        default_factory=dict,
+        description="by event position: account#message#profile, the kept content to attach (include_content)",
+    )
+    data_sources: dict[int, list[tuple[str, str]]] = Field(
+        default_factory=dict,
+        description="by event position: (data source name, contact key), rows to add as jsonParam when sent",
+    )
+
+
 class HookDelivery(BaseModel):
-    """On the hook queue: the envelope of one event for one hook. The event's body follows it, already
-    rendered (sqlsync.hooks.wire), so that the dispatcher never parses or builds it again."""
+    """On the hook queue, as earlier versions wrote it: the envelope of one event for one hook, its body
+    after it. Still read (sqlsync.hooks.wire), no longer written."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["hook"] = "hook"
     hook_id: str
     event_id: str
-    key: str | None = Field(default=None, description="the profile id: Kafka's record key")
-    content_key: str | None = Field(
-        default=None, description="account#message#profile: the kept content to attach, for hooks that include it"
-    )
+    key: str | None = None
+    content_key: str | None = None
     attempt: int = Field(default=1, ge=1)
     last_error: str | None = None
-    queued_at: float | None = Field(default=None, description="unix seconds when ingest queued the event")
-    data_sources: list[tuple[str, str]] = Field(
-        default_factory=list, description="(data source name, contact key): rows to add as jsonParam when sent"
-    )
+    queued_at: float | None = None
+    data_sources: list[tuple[str, str]] = Field(default_factory=list)
 
 
 class HookStatsBucketOut(BaseModel):

@@ -45,7 +45,8 @@ write, one after the other): this many stay well within the function's timeout."
 class IngestResult:
     events: int
     messages: int
-    hook_messages: int = 0
+    hook_events: int = 0
+    """Deliveries queued for action hooks: one per event and hook it passes."""
     orders: int = 0
     """Orders written (an order event older than the order kept writes nothing)."""
     devices: int = 0
@@ -169,7 +170,7 @@ def ingest(
     return IngestResult(
         events=len(events),
         messages=len(bodies),
-        hook_messages=len(plan.bodies) if plan else 0,
+        hook_events=plan.events if plan else 0,
         orders=orders,
         devices=devices,
         activities=kept,
