@@ -3,6 +3,7 @@ new messages (sqlsync.hooks.dispatch), so only messages that could not be requeu
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,8 @@ from sqlsync.sync.queue import QueueMessage, SQSSink
 logger = Logger()
 metrics = Metrics()
 _dispatcher: HookDispatcher | None = None
+WRAP_UP_SECONDS = 5.0
+"""Kept at the end of an invocation to put unsent events back and record statistics."""
 
 
 class _DataSources:
@@ -69,7 +72,9 @@ def dispatcher() -> HookDispatcher:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     messages = [QueueMessage(record["messageId"], record["body"]) for record in event["Records"]]
-    report = dispatcher().process(messages)
+    # Sending stops in time to put the rest back and record statistics before the function times out.
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - WRAP_UP_SECONDS
+    report = dispatcher().process(messages, deadline)
     metrics.add_metric("HookEventsSent", MetricUnit.Count, report.sent)
     metrics.add_metric("HookEventsRetried", MetricUnit.Count, report.retried)
     metrics.add_metric("HookEventsFailed", MetricUnit.Count, report.dead_lettered)

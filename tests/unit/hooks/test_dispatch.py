@@ -492,3 +492,28 @@ def test_a_message_of_an_earlier_version_is_delivered() -> None:
     report = run.process([QueueMessage("m-old", legacy)])
 
     assert (http.batches, report.sent, report.failed_message_ids) == ([["e7"]], 1, set())
+
+
+def test_what_there_is_no_time_left_to_send_goes_back_as_it_came() -> None:
+    # GIVEN requests that take 5 s each, a 10 s timeout (so a request may take 21 s) and 50 s until the deadline
+    now = [0.0]
+
+    class Slow(Scripted):
+        def send(self, batch: Sequence[Outgoing]) -> DeliveryResult:
+            now[0] += 5
+            return super().send(batch)
+
+    http = Slow()
+    run, retries, dead, _ = dispatcher({"h-1": a_hook(batch_size=2)}, {"h-1": http}, monotonic=lambda: now[0])
+    earlier = QueueMessage("m-x", encode("h-1", [queued(n) for n in range(20, 24)], 100.0, 3, "HTTP 503"))
+
+    report = run.process([*deliveries("h-1", 16, per_message=8), earlier], deadline=50.0)
+
+    # THEN the requests that could end in time went (the last one starting at 25 s), the rest went back
+    assert len(http.batches) == 6 and (report.sent, report.deferred) == (12, 8)
+    assert retries.delays == [0, 0] and dead.bodies == [] and report.failed_message_ids == set()
+    # AND each event as it came: its attempt, queue time and last error
+    assert [(d.event_id, d.attempt, d.queued_at, d.last_error) for d in parsed(retries)] == [
+        *[(f"e{n}", 1, None, None) for n in range(12, 16)],
+        *[(f"e{n}", 3, 100.0, "HTTP 503") for n in range(20, 24)],
+    ]

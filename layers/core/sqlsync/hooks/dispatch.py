@@ -10,13 +10,16 @@ one publish session), and decides about every event the destination did not take
 * permanent (4xx, refused address, missing queue...): to the hook dead-letter queue with the answer.
 
 Nothing is dropped: when a retry or dead letter cannot be queued, the original message is reported as a
-failure, and SQS delivers it again (at least once; receivers deduplicate on the event id).
+failure, and SQS delivers it again (at least once; receivers deduplicate on the event id). Nor does a large
+batch outlive its invocation: given a deadline, the dispatcher sends no request that could end after it,
+and puts what is left back on the hook queue as it was.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds
+BROKER_SEND_SECONDS = 30.0
+"""The longest a publish session to a broker is allowed before the deadline (their senders time out sooner)."""
 
 
 def stats_key(hook_id: str) -> str:
@@ -54,7 +59,8 @@ class DispatchReport:
     dropped: int = 0
     """Events of hooks deleted or paused since they were queued: nobody wants them any more."""
     deferred: int = 0
-    """Events that wait for more to fill a batch (max_wait_seconds), put back on the queue until then."""
+    """Events put back on the queue as they were: to wait for more to fill a batch (max_wait_seconds), or for
+    the next invocation when this one had no time left to send them."""
 
 
 @dataclass
@@ -77,6 +83,7 @@ class HookDispatcher:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         contents: ContentStore | None = None,
         data_sources: RowSource | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.hooks = hooks
         self.senders = senders
@@ -90,8 +97,13 @@ class HookDispatcher:
         """Where ingest kept the content of sent messages, for hooks that include it."""
         self.data_sources = data_sources
         """The accounts' data sources, for events that ask for their rows (trigger enrichment)."""
+        self.monotonic = monotonic
+        self._deadline = math.inf
 
-    def process(self, messages: Sequence[QueueMessage]) -> DispatchReport:
+    def process(self, messages: Sequence[QueueMessage], deadline: float = math.inf) -> DispatchReport:
+        """Deliver the messages' events; `deadline` (a `monotonic` time): no request is sent that could still
+        be running then (the function's timeout, less time to put the rest back and record statistics)."""
+        self._deadline = deadline
         with collector_paused():
             return self._process(messages)
 
@@ -133,6 +145,9 @@ class HookDispatcher:
         if any(item.event.data_sources for item in pending):
             data, pending = self._enrich(run, report)
         while pending:
+            if self.monotonic() + _longest_send(run.hook) > self._deadline:
+                self._put_back(run, pending, report)
+                return
             chunk = next(_chunks(run.hook, pending))
             if contents or data:
                 batch = [_outgoing(item.event, contents, data) for item in chunk]
@@ -157,6 +172,19 @@ class HookDispatcher:
                 pending = undelivered[1:] + pending
             else:
                 self._handle_failure(run, undelivered, result, report)
+
+    def _put_back(self, run: _HookRun, items: list[Item], report: DispatchReport) -> None:
+        """Events there is no time left to send go back on the queue as they came, for another invocation."""
+        try:
+            self.retries.send(_requeued(run.hook.id, items))
+        except EnqueueError as exc:
+            logger.error("hook %s: could not put %d event(s) back: %s", run.hook.id, len(items), exc)
+            report.failed_message_ids.update(item.message.message_id for item in items)
+            return
+        logger.info(
+            "hook %s: %d event(s) put back: the invocation has no time left to send them", run.hook.id, len(items)
+        )
+        report.deferred += len(items)
 
     def _defer(self, hook: Hook, items: list[Item], report: DispatchReport) -> bool:
         """Put a short batch back until its oldest event has waited max_wait_seconds, all of it to come back
@@ -262,17 +290,28 @@ class Item(NamedTuple):
     event: Queued
 
 
-def _requeued(hook_id: str, items: list[Item], more_attempts: int, last_error: str) -> list[str]:
-    """The events as new hook-queue messages, each keeping when it was queued and its attempt count (plus
-    `more_attempts`), in order within each."""
-    runs: dict[tuple[int, float | None], list[Queued]] = defaultdict(list)
+def _requeued(hook_id: str, items: list[Item], more_attempts: int = 0, last_error: str | None = None) -> list[str]:
+    """The events as new hook-queue messages, each keeping when it was queued, its attempt count (plus
+    `more_attempts`) and its last error (unless `last_error` replaces it), in order within each."""
+    runs: dict[tuple[int, float | None, str | None], list[Queued]] = defaultdict(list)
     for item in items:
-        runs[(item.origin.attempt, item.origin.queued_at)].append(item.event)
+        origin = item.origin
+        error = origin.last_error if last_error is None else last_error
+        runs[(origin.attempt + more_attempts, origin.queued_at, error)].append(item.event)
     return [
         body
-        for (attempt, queued_at), events in runs.items()
-        for body in pack(hook_id, events, queued_at, attempt + more_attempts, last_error)
+        for (attempt, queued_at, error), events in runs.items()
+        for body in pack(hook_id, events, queued_at, attempt, error)
     ]
+
+
+def _longest_send(hook: Hook) -> float:
+    """How long one send to the hook's destination may take: HTTP's connect and read timeouts, and a second
+    for the address check."""
+    destination = hook.destination
+    if isinstance(destination, HttpDestination):
+        return 2 * destination.timeout_seconds + 1
+    return BROKER_SEND_SECONDS
 
 
 def _outgoing(event: Queued, contents: dict[ContentKey, dict[str, Any]], data: dict[str, dict[str, Any]]) -> Outgoing:
