@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlsync.collector import collector_paused
 from sqlsync.hooks.message import BodyTemplate
-from sqlsync.hooks.wire import MAX_MESSAGE_EVENT_BYTES, Queued, content_key, pack, size_of
+from sqlsync.hooks.wire import BODY_CHARS_THAT_FIT, MAX_MESSAGE_EVENT_BYTES, Queued, content_key, pack, size_of
 from sqlsync.models.hooks import ActivityEvent, Hook, HookFilter
 from sqlsync.store.base import ContentKey, ContentStore
 from sqlsync.store.exceptions import StoreError
@@ -65,7 +65,7 @@ class HookFanout:
         aside for the hooks that include it, and the dispatcher attaches it."""
         plan = HookPlan()
         account_hooks: dict[int, list[_Prepared]] = {}  # the same for all of a request's events
-        runs: dict[str, tuple[list[Queued], list[int]]] = {}  # per hook id: its events and their sizes
+        runs: dict[str, list[Queued]] = {}  # per hook id: its events
         for index, event in events:
             if event.data_sources and self.data_sources_of is not None:
                 self._check_data_sources(event, f"events[{index}]." if batch else "")
@@ -86,23 +86,27 @@ class HookFanout:
                 kept = None
                 if hook.include_content and event.message is not None and event.profile is not None:
                     kept = content_key(event.account_id, event.message.id, event.profile.id)
-                queued = Queued(event.id, key, template.render(event), kept, lookups)
-                size = size_of(queued)
-                if size > MAX_MESSAGE_EVENT_BYTES:
-                    raise PayloadTooLargeError(
-                        f"events[{index}]" if batch else "event",
-                        f"is {size} bytes as a hook message; at most {MAX_MESSAGE_EVENT_BYTES} fit",
-                    )
+                body = template.render(event)
+                if lookups or len(body) > BODY_CHARS_THAT_FIT:
+                    self._check_size(Queued(event.id, key, body, kept, lookups), index, batch)
                 run = runs.get(hook.id)
                 if run is None:
-                    run = runs[hook.id] = ([], [])
-                run[0].append(queued)
-                run[1].append(size)
+                    run = runs[hook.id] = []
+                run.append(Queued(event.id, key, body, kept, lookups))
         queued_at = self.clock().timestamp()
-        for hook_id, (queued_events, sizes) in runs.items():
-            plan.bodies.extend(pack(hook_id, queued_events, queued_at, sizes=sizes))
+        for hook_id, queued_events in runs.items():
+            plan.bodies.extend(pack(hook_id, queued_events, queued_at))
             plan.events += len(queued_events)
         return plan
+
+    @staticmethod
+    def _check_size(event: Queued, index: int, batch: bool) -> None:
+        size = size_of(event)
+        if size > MAX_MESSAGE_EVENT_BYTES:
+            raise PayloadTooLargeError(
+                f"events[{index}]" if batch else "event",
+                f"is {size} bytes as a hook message; at most {MAX_MESSAGE_EVENT_BYTES} fit",
+            )
 
     def _check_data_sources(self, event: ActivityEvent, prefix: str) -> None:
         assert self.data_sources_of is not None

@@ -118,7 +118,8 @@ class CustomDataTemplate:
                 pieces.append(f"%({slot})s")
             formats.append((key, "".join(pieces)))
         self.formats = tuple(formats)
-        self.placeholders = tuple(slots.items())
+        self.placeholders = tuple((slot, PLACEHOLDERS[name]) for slot, name in slots.items())
+        """(format key, what works it out from the event)"""
 
     def render(self, event: ActivityEvent, known: dict[str, str]) -> dict[str, Any]:
         """See `custom_data`; `known` gets the placeholders worked out for the event."""
@@ -129,9 +130,9 @@ class CustomDataTemplate:
         if event.custom_data is not None:
             data.update(event.custom_data)
             return data
-        for slot, name in self.placeholders:
+        for slot, work_out in self.placeholders:
             if slot not in known:
-                known[slot] = PLACEHOLDERS[name](event)
+                known[slot] = work_out(event)
         for key, form in self.formats:
             data[key] = form % known
         return data
@@ -155,14 +156,15 @@ class BodyTemplate:
 
     def body(self, event: ActivityEvent, content: dict[str, Any] | None = None) -> dict[str, Any]:
         event_data: dict[str, Any] = {}
-        if event.resource is not None:
-            event_data["resource_id"] = event.resource.id
-        if event.campaign is not None:
-            event_data["campaign_id"] = event.campaign.id
-        if event.message is not None:
-            event_data["message_id"] = event.message.id
-        if event.pixel is not None:
-            event_data["pixel_id"] = event.pixel.id
+        resource, campaign, message, pixel = event.resource, event.campaign, event.message, event.pixel
+        if resource is not None:
+            event_data["resource_id"] = resource.id
+        if campaign is not None:
+            event_data["campaign_id"] = campaign.id
+        if message is not None:
+            event_data["message_id"] = message.id
+        if pixel is not None:
+            event_data["pixel_id"] = pixel.id
         if event.segments:
             event_data["segment_ids"] = [segment.id for segment in event.segments]
         if event.event_data:

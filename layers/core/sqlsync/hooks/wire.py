@@ -25,6 +25,9 @@ ENVELOPE_ROOM = 16 * 1024
 2,000 characters (6 bytes each at most, as JSON escapes)."""
 MAX_MESSAGE_EVENT_BYTES = MAX_MESSAGE_BYTES - ENVELOPE_ROOM
 """The most one event may take in a message (`size_of`): its body, id, key and requests."""
+BODY_CHARS_THAT_FIT = (MAX_MESSAGE_EVENT_BYTES - 8 * 1024) // 4
+"""An event without data-source requests whose body has at most this many characters fits a message (ids
+are at most 256 characters, UTF-8 at most 4 bytes a character): most need no `size_of`."""
 MAX_MESSAGE_EVENTS = 100
 """Events in one message at most: a dispatcher invocation of BatchSize messages stays a bounded amount of
 work (the default HTTP batch_size, so that a message is about one request)."""
@@ -76,22 +79,34 @@ def pack(
     queued_at: float | None,
     attempt: int = 1,
     last_error: str | None = None,
-    sizes: Sequence[int] | None = None,
 ) -> list[str]:
-    """The events as few messages as fit SQS's size, in order; `sizes`: their `size_of`, if known. An event
-    too large for a message alone (the caller checks) goes alone. At most MAX_MESSAGE_EVENTS a message."""
-    if sizes is None:
-        sizes = [size_of(event) for event in events]
+    """The events as messages of at most MAX_MESSAGE_EVENTS, each within SQS's size, in order. Each event
+    must fit a message alone (`size_of` at most MAX_MESSAGE_EVENT_BYTES: the caller checks)."""
     messages: list[str] = []
-    head = len(encode(hook_id, [], queued_at, attempt, last_error).encode())
-    start, room = 0, MAX_MESSAGE_BYTES - head
-    for position, size in enumerate(sizes):
-        if position > start and (size > room or position - start == MAX_MESSAGE_EVENTS):
+    for start in range(0, len(events), MAX_MESSAGE_EVENTS):
+        run = events[start : start + MAX_MESSAGE_EVENTS]
+        text = encode(hook_id, run, queued_at, attempt, last_error)
+        if (len(text) if text.isascii() else len(text.encode())) <= MAX_MESSAGE_BYTES:
+            messages.append(text)  # nearly always: 100 events of a few KB
+        else:
+            messages.extend(_pack_by_size(hook_id, run, queued_at, attempt, last_error))
+    return messages
+
+
+def _pack_by_size(
+    hook_id: str, events: Sequence[Queued], queued_at: float | None, attempt: int, last_error: str | None
+) -> list[str]:
+    """As few messages as fit, by each event's `size_of`."""
+    messages: list[str] = []
+    room = MAX_MESSAGE_BYTES - len(encode(hook_id, [], queued_at, attempt, last_error).encode())
+    start, left = 0, room
+    for position, event in enumerate(events):
+        size = size_of(event)
+        if position > start and size > left:
             messages.append(encode(hook_id, events[start:position], queued_at, attempt, last_error))
-            start, room = position, MAX_MESSAGE_BYTES - head
-        room -= size
-    if start < len(events):
-        messages.append(encode(hook_id, events[start:], queued_at, attempt, last_error))
+            start, left = position, room
+        left -= size
+    messages.append(encode(hook_id, events[start:], queued_at, attempt, last_error))
     return messages
 
 
@@ -103,23 +118,22 @@ def encode(
     last_error: str | None = None,
 ) -> str:
     """One message; `pack` keeps it within SQS's size."""
+    # Transposed in C: a hook's events are written thousands at a time.
+    ids, keys, bodies, content_keys, data_sources = zip(*events, strict=True) if events else ((),) * 5
     envelope: dict[str, Any] = {
         "kind": "hook_batch",
         "hook_id": hook_id,
         "attempt": attempt,
         "last_error": last_error,
         "queued_at": queued_at,
-        "event_ids": [event.event_id for event in events],
-        "keys": [event.key for event in events],
+        "event_ids": ids,
+        "keys": keys,
     }
-    content_keys = {str(n): event.content_key for n, event in enumerate(events) if event.content_key is not None}
-    if content_keys:
-        envelope["content_keys"] = content_keys
-    data_sources = {str(n): event.data_sources for n, event in enumerate(events) if event.data_sources}
-    if data_sources:
-        envelope["data_sources"] = data_sources
-    head = to_json(envelope).decode()
-    return head + "\n" + "\n".join([event.body for event in events])
+    if content_keys.count(None) != len(content_keys):
+        envelope["content_keys"] = {str(n): key for n, key in enumerate(content_keys) if key is not None}
+    if any(data_sources):
+        envelope["data_sources"] = {str(n): pairs for n, pairs in enumerate(data_sources) if pairs}
+    return to_json(envelope).decode() + "\n" + "\n".join(bodies)
 
 
 _validate_envelope = TypeAdapter(Annotated[HookBatch | HookDelivery, Field(discriminator="kind")]).validate_json
