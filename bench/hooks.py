@@ -387,7 +387,7 @@ def run_bare(pool: PoolManager, url: str, batches: Sequence[Sequence[dict[str, A
     """The bare loop: serialize each batch compactly and POST it; fail loudly on any answer but 200."""
     import urllib3
 
-    timeout = urllib3.Timeout(connect=TIMEOUT_SECONDS, read=TIMEOUT_SECONDS)
+    timeout = urllib3.Timeout(total=TIMEOUT_SECONDS)
     headers = {"Content-Type": "application/json"}
     statuses: list[int] = []
     started = time.perf_counter()

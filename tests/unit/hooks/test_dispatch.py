@@ -36,16 +36,30 @@ class Scripted:
         self.answers = list(answers)
         self.batches: list[list[str]] = []
         self.bodies: dict[str, dict[str, Any]] = {}
+        self.sent_bodies: list[str] = []
 
     def send(self, batch: Sequence[Outgoing]) -> DeliveryResult:
         self.batches.append([item.event_id for item in batch])
         self.bodies.update({item.event_id: json.loads(item.json) for item in batch})
+        self.sent_bodies.extend(item.json for item in batch)
         if self.answers:
             return self.answers.pop(0)
         return DeliveryResult.success(len(batch))
 
     def close(self) -> None:
         pass
+
+
+class Slow(Scripted):
+    """Each send takes 5 s of a clock the test keeps."""
+
+    def __init__(self, clock: list[float]) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def send(self, batch: Sequence[Outgoing]) -> DeliveryResult:
+        self.clock[0] += 5
+        return super().send(batch)
 
 
 class Refusing:
@@ -495,19 +509,13 @@ def test_a_message_of_an_earlier_version_is_delivered() -> None:
 
 
 def test_what_there_is_no_time_left_to_send_goes_back_as_it_came() -> None:
-    # GIVEN requests that take 5 s each, a 10 s timeout (so a request may take 21 s) and 50 s until the deadline
+    # GIVEN requests that take 5 s each, a 10 s timeout (so a send may take 11 s) and 40 s until the deadline
     now = [0.0]
-
-    class Slow(Scripted):
-        def send(self, batch: Sequence[Outgoing]) -> DeliveryResult:
-            now[0] += 5
-            return super().send(batch)
-
-    http = Slow()
+    http = Slow(now)
     run, retries, dead, _ = dispatcher({"h-1": a_hook(batch_size=2)}, {"h-1": http}, monotonic=lambda: now[0])
     earlier = QueueMessage("m-x", encode("h-1", [queued(n) for n in range(20, 24)], 100.0, 3, "HTTP 503"))
 
-    report = run.process([*deliveries("h-1", 16, per_message=8), earlier], deadline=50.0)
+    report = run.process([*deliveries("h-1", 16, per_message=8), earlier], deadline=40.0)
 
     # THEN the requests that could end in time went (the last one starting at 25 s), the rest went back
     assert len(http.batches) == 6 and (report.sent, report.deferred) == (12, 8)
@@ -517,3 +525,52 @@ def test_what_there_is_no_time_left_to_send_goes_back_as_it_came() -> None:
         *[(f"e{n}", 1, None, None) for n in range(12, 16)],
         *[(f"e{n}", 3, 100.0, "HTTP 503") for n in range(20, 24)],
     ]
+
+
+def test_the_first_send_of_an_invocation_goes_whatever_the_deadline_then_the_rest_waits() -> None:
+    # GIVEN a hook whose requests may take 31 s, a data-source hook after it, and a deadline sooner than that
+    now = [0.0]
+    slow = a_hook(batch_size=2).model_copy(
+        update={"destination": HttpDestination(url="https://example.com/in", batch_size=2, timeout_seconds=30)}
+    )
+    http, promos = Slow(now), _Promos()
+    run, retries, _, _ = dispatcher(
+        {"h-1": slow, "h-2": a_hook("h-2")},
+        {"h-1": http, "h-2": Scripted()},
+        data_sources=promos,
+        monotonic=lambda: now[0],
+    )
+    asking = QueueMessage("m-2", encode("h-2", [queued(9, data_sources=[("promo_codes", "a@x")])], None))
+
+    report = run.process([*deliveries("h-1", 4, per_message=4), asking], deadline=15.0)
+
+    # THEN one request went (so that every invocation makes progress), the rest went back, attempts unchanged
+    assert http.batches == [["e0", "e1"]] and (report.sent, report.deferred) == (2, 3)
+    assert [(d.event_id, d.attempt) for d in parsed(retries)] == [("e2", 1), ("e3", 1), ("e9", 1)]
+    # AND the hook reached after the deadline read no database for nothing
+    assert promos.queries == []
+
+
+def test_events_sharing_an_id_each_get_their_own_rows() -> None:
+    http = Scripted()
+    run, *_ = dispatcher({"h-1": a_hook(batch_size=10)}, {"h-1": http}, data_sources=_Promos())
+    alice = queued(1, data_sources=[("promo_codes", "alice")])
+    bob = queued(1, data_sources=[("promo_codes", "bob")])
+
+    run.process([QueueMessage("m-a", encode("h-1", [alice, bob], None))])
+
+    # (Scripted keeps the bodies by event id: look at what was sent, in order)
+    assert http.batches == [["e1", "e1"]]
+    assert [json.loads(json.loads(body)["jsonParam"]) for body in http.sent_bodies] == [
+        {"promo_codes": [{"code": "ALICE"}]},
+        {"promo_codes": [{"code": "BOB"}]},
+    ]
+
+
+def test_a_broker_gets_sessions_of_at_most_500_events() -> None:
+    broker = Scripted()
+    run, *_ = dispatcher({"h-2": a_hook("h-2", kind="rabbitmq")}, {"h-2": broker})
+
+    run.process(deliveries("h-2", 1200, per_message=100))
+
+    assert [len(batch) for batch in broker.batches] == [500, 500, 200]

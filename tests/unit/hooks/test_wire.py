@@ -30,7 +30,7 @@ EVENTS = st.lists(
         event_id=TEXT,
         key=st.none() | TEXT,
         body=st.dictionaries(TEXT, TEXT, max_size=3).map(lambda d: json.dumps(d, ensure_ascii=False)),
-        content_key=st.none() | TEXT,
+        content_key=st.none() | st.builds("{}#{}#{}".format, st.integers(0), st.integers(0), TEXT),
         data_sources=st.lists(st.tuples(TEXT, TEXT), max_size=2),
     ),
     min_size=1,
@@ -132,12 +132,16 @@ GOOD_HEAD: dict[str, Any] = {"kind": "hook_batch", "hook_id": "h-1", "event_ids"
         ({**GOOD_HEAD, "attempt": 0}, ["{}", "{}"], "greater than or equal to 1"),
         ({**GOOD_HEAD, "surprise": 1}, ["{}", "{}"], "Extra inputs are not permitted"),
         ({**GOOD_HEAD, "kind": "sync"}, ["{}", "{}"], "does not match any of the expected tags"),
+        ({**GOOD_HEAD, "queued_at": "NaN"}, ["{}", "{}"], "finite number"),
+        ('{"kind":"hook_batch","hook_id":"h","event_ids":["e"],"keys":[null],"queued_at":1e400}', ["{}"], "finite"),
+        ({**GOOD_HEAD, "content_keys": {"0": "x"}}, ["{}", "{}"], "should match pattern"),
         ({"kind": "hook", "hook_id": "h-1", "event_id": "e1"}, ["{}", "{}"], "single-event hook message with 2"),
     ],
 )
 def test_what_is_not_a_message_is_refused_saying_why(
-    head: dict[str, Any], bodies: list[str] | None, message: str
+    head: dict[str, Any] | str, bodies: list[str] | None, message: str
 ) -> None:
-    text = json.dumps(head) if bodies is None else json.dumps(head) + "\n" + "\n".join(bodies)
+    head_text = head if isinstance(head, str) else json.dumps(head)
+    text = head_text if bodies is None else head_text + "\n" + "\n".join(bodies)
     with pytest.raises(ValueError, match=message):
         decode(text)

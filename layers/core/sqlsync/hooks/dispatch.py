@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds
 BROKER_SEND_SECONDS = 30.0
 """The longest a publish session to a broker is allowed before the deadline (their senders time out sooner)."""
+BROKER_SESSION_EVENTS = 500
+"""Events published in one broker session at most: the deadline is checked between sessions."""
 
 
 def stats_key(hook_id: str) -> str:
@@ -99,13 +101,18 @@ class HookDispatcher:
         """The accounts' data sources, for events that ask for their rows (trigger enrichment)."""
         self.monotonic = monotonic
         self._deadline = math.inf
+        self._sent_any = False
 
     def process(self, messages: Sequence[QueueMessage], deadline: float = math.inf) -> DispatchReport:
-        """Deliver the messages' events; `deadline` (a `monotonic` time): no request is sent that could still
-        be running then (the function's timeout, less time to put the rest back and record statistics)."""
-        self._deadline = deadline
+        """Deliver the messages' events; `deadline` (a `monotonic` time): after the invocation's first send, no
+        send starts that could still be running then (the function's timeout, less time to put the rest back
+        and record statistics). The first always goes, so that every invocation makes progress."""
+        self._deadline, self._sent_any = deadline, False
         with collector_paused():
             return self._process(messages)
+
+    def _out_of_time(self, hook: Hook) -> bool:
+        return self._sent_any and self.monotonic() + _longest_send(hook) > self._deadline
 
     def _process(self, messages: Sequence[QueueMessage]) -> DispatchReport:
         report = DispatchReport()
@@ -117,7 +124,9 @@ class HookDispatcher:
                 logger.error("unreadable hook message %s: %s", message.message_id, str(exc)[:500])
                 report.failed_message_ids.add(message.message_id)  # to the DLQ through the queue's redrive
                 continue
-            groups[decoded.hook_id].extend([Item(message, decoded, event) for event in decoded.events])
+            groups[decoded.hook_id].extend(
+                [Item(message, decoded, event, position) for position, event in enumerate(decoded.events)]
+            )
         for hook_id, items in groups.items():
             hook = self.hooks(hook_id)
             if hook is None or not hook.active:
@@ -137,22 +146,26 @@ class HookDispatcher:
         return report
 
     def _deliver(self, run: _HookRun, report: DispatchReport) -> None:
+        if self._out_of_time(run.hook):  # before reading contents or the user's databases for nothing
+            self._put_back(run, run.items, report)
+            return
         sender = self.senders(run.hook)
         per_event = not isinstance(run.hook.destination, HttpDestination)
         contents = self._contents(run)
         pending = list(run.items)
-        data: dict[str, dict[str, Any]] = {}
+        data: dict[EventKey, dict[str, Any]] = {}
         if any(item.event.data_sources for item in pending):
             data, pending = self._enrich(run, report)
         while pending:
-            if self.monotonic() + _longest_send(run.hook) > self._deadline:
+            if self._out_of_time(run.hook):
                 self._put_back(run, pending, report)
                 return
             chunk = next(_chunks(run.hook, pending))
             if contents or data:
-                batch = [_outgoing(item.event, contents, data) for item in chunk]
+                batch = [_outgoing(item, contents, data) for item in chunk]
             else:
-                batch = [Outgoing(event.event_id, event.body, event.key) for _, _, event in chunk]
+                batch = [Outgoing(event.event_id, event.body, event.key) for _, _, event, _ in chunk]
+            self._sent_any = True
             result = _send(sender, batch)
             delivered = len(chunk) if result.ok else max(0, min(result.delivered, len(chunk)))
             if delivered:
@@ -211,25 +224,22 @@ class HookDispatcher:
         report.deferred += len(items)
         return True
 
-    def _enrich(self, run: _HookRun, report: DispatchReport) -> tuple[dict[str, dict[str, Any]], list[Item]]:
-        """The data-source rows of the events that ask for them (by event id: an event asks the same each time
-        it comes), and the events to send: those whose rows could not be read are retried or given up on like
-        an undelivered event."""
+    def _enrich(self, run: _HookRun, report: DispatchReport) -> tuple[dict[EventKey, dict[str, Any]], list[Item]]:
+        """The data-source rows of the events that ask for them (by Item.key), and the events to send: those
+        whose rows could not be read are retried or given up on like an undelivered event."""
         from sqlsync.hooks.enrichment import enrich
 
         enrichment = enrich(
-            self.data_sources,
-            run.hook.account_id,
-            ((item.event.event_id, item.event.data_sources) for item in run.items),
+            self.data_sources, run.hook.account_id, ((item.key, item.event.data_sources) for item in run.items)
         )
         by_problem: dict[DeliveryResult, list[Item]] = defaultdict(list)
         for item in run.items:
-            problem = enrichment.failed.get(item.event.event_id)
+            problem = enrichment.failed.get(item.key)
             if problem is not None:
                 by_problem[problem].append(item)
         for problem, items in by_problem.items():
             self._handle_failure(run, items, problem, report)
-        return enrichment.data, [item for item in run.items if item.event.event_id not in enrichment.failed]
+        return enrichment.data, [item for item in run.items if item.key not in enrichment.failed]
 
     def _contents(self, run: _HookRun) -> dict[ContentKey, dict[str, Any]]:
         """The kept contents of the run's events, for a hook that includes them (gone after the retention)."""
@@ -282,12 +292,22 @@ class HookDispatcher:
         run.delta += StatsDelta(last_error=detail)
 
 
+EventKey = tuple[str, int]
+"""An event of an invocation: its SQS message's id and its position in the message (event ids may repeat)."""
+
+
 class Item(NamedTuple):
-    """One event to deliver: the SQS message it came in, that message read back, and the event."""
+    """One event to deliver: the SQS message it came in, that message read back, the event and its position
+    in the message."""
 
     message: QueueMessage
     origin: HookMessage
     event: Queued
+    position: int
+
+    @property
+    def key(self) -> EventKey:
+        return (self.message.message_id, self.position)
 
 
 def _requeued(hook_id: str, items: list[Item], more_attempts: int = 0, last_error: str | None = None) -> list[str]:
@@ -306,21 +326,22 @@ def _requeued(hook_id: str, items: list[Item], more_attempts: int = 0, last_erro
 
 
 def _longest_send(hook: Hook) -> float:
-    """How long one send to the hook's destination may take: HTTP's connect and read timeouts, and a second
-    for the address check."""
+    """How long one send to the hook's destination may take: HTTP's connect and read timeouts (one
+    `timeout_seconds` for both: HttpSender), and a second for the address check."""
     destination = hook.destination
     if isinstance(destination, HttpDestination):
-        return 2 * destination.timeout_seconds + 1
+        return destination.timeout_seconds + 1
     return BROKER_SEND_SECONDS
 
 
-def _outgoing(event: Queued, contents: dict[ContentKey, dict[str, Any]], data: dict[str, dict[str, Any]]) -> Outgoing:
+def _outgoing(item: Item, contents: dict[ContentKey, dict[str, Any]], data: dict[EventKey, dict[str, Any]]) -> Outgoing:
+    event = item.event
     body = event.body
     if event.content_key is not None:
         content = contents.get(_parse_content_key(event.content_key))
         if content is not None:
             body = with_content(body, content)
-    rows = data.get(event.event_id)
+    rows = data.get(item.key)
     if rows is not None:
         body = with_json_param(body, rows)
     return Outgoing(event.event_id, body, event.key)
@@ -332,8 +353,9 @@ def _parse_content_key(text: str) -> ContentKey:
 
 
 def _chunks(hook: Hook, items: list[Item]) -> Iterator[list[Item]]:
-    """HTTP: requests of at most batch_size events. Brokers: one message per event in one session."""
-    size = hook.destination.batch_size if isinstance(hook.destination, HttpDestination) else max(1, len(items))
+    """HTTP: requests of at most batch_size events. Brokers: sessions of BROKER_SESSION_EVENTS at most, one
+    message per event."""
+    size = hook.destination.batch_size if isinstance(hook.destination, HttpDestination) else BROKER_SESSION_EVENTS
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

@@ -13,7 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlsync.connectors import TargetError
 from sqlsync.datasources.exceptions import DataSourceError, UnknownDataSourceError
@@ -21,6 +21,8 @@ from sqlsync.hooks.delivery import DeliveryResult
 from sqlsync.store.exceptions import StoreError
 
 logger = logging.getLogger(__name__)
+
+Key = TypeVar("Key")
 
 Rows = dict[str, list[dict[str, Any]]]
 """Each contact's rows, JSON-typed."""
@@ -33,18 +35,19 @@ class RowSource(Protocol):
 
 
 @dataclass
-class Enrichment:
-    data: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
-    """Per message id: {data source name: the contact's rows}, for jsonParam."""
-    failed: dict[str, DeliveryResult] = field(default_factory=dict)
-    """Per message id: why its data could not be read (retryable when the database may come back)."""
+class Enrichment(Generic[Key]):
+    data: dict[Key, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    """Per event: {data source name: the contact's rows}, for jsonParam."""
+    failed: dict[Key, DeliveryResult] = field(default_factory=dict)
+    """Per event: why its data could not be read (retryable when the database may come back)."""
 
 
 def enrich(
-    source: RowSource | None, account_id: int, wanted: Iterable[tuple[str, Sequence[tuple[str, str]]]]
-) -> Enrichment:
-    """The data of each (message id, [(data source, contact)]) of one hook's batch."""
-    wanted = [(message_id, lookups) for message_id, lookups in wanted if lookups]
+    source: RowSource | None, account_id: int, wanted: Iterable[tuple[Key, Sequence[tuple[str, str]]]]
+) -> Enrichment[Key]:
+    """The data of each (event's key, [(data source, contact)]) of one hook's batch; the keys are the
+    caller's, one per event."""
+    wanted = [(event_key, lookups) for event_key, lookups in wanted if lookups]
     contacts: dict[str, set[str]] = defaultdict(set)
     for _, lookups in wanted:
         for name, contact in lookups:
@@ -64,13 +67,13 @@ def enrich(
             problems[name] = _failed(f"data source {name!r}: its configuration could not be read: {exc}", True)
         except DataSourceError as exc:  # its table or contact column is gone from the database
             problems[name] = _failed(f"data source {name!r}: {exc}", retryable=False)
-    result = Enrichment()
-    for message_id, lookups in wanted:
+    result: Enrichment[Key] = Enrichment()
+    for event_key, lookups in wanted:
         problem = next((problems[name] for name, _ in lookups if name in problems), None)
         if problem is not None:
-            result.failed[message_id] = problem
+            result.failed[event_key] = problem
         else:
-            result.data[message_id] = {name: found[name].get(contact, []) for name, contact in lookups}
+            result.data[event_key] = {name: found[name].get(contact, []) for name, contact in lookups}
     return result
 
 

@@ -87,7 +87,7 @@ class HookFanout:
                 if hook.include_content and event.message is not None and event.profile is not None:
                     kept = content_key(event.account_id, event.message.id, event.profile.id)
                 body = template.render(event)
-                if lookups or len(body) > BODY_CHARS_THAT_FIT:
+                if lookups or len(body) + (2 * len(kept) if kept else 0) > BODY_CHARS_THAT_FIT:
                     self._check_size(Queued(event.id, key, body, kept, lookups), index, batch)
                 run = runs.get(hook.id)
                 if run is None:

@@ -147,7 +147,8 @@ class HttpSender:
         self._headers.update((name, value) for name, value in own.items() if name.lower() not in RESERVED_HEADERS)
         self._header_values = sorted({value for value in own.values() if len(value) >= 4}, key=len, reverse=True)
         self._allow_private = allow_private
-        self._timeout: Timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds)
+        # One bound for the whole request (the dispatcher counts on it to stop before its deadline).
+        self._timeout: Timeout = urllib3.Timeout(total=timeout_seconds)
         self._tls: dict[str, Any] = {}
         if self._destination.scheme == "https":
             self._tls = {

@@ -42,8 +42,23 @@ _SECONDS: dict[tuple[int, int, int, int, int, int], str] = {}
 _TYPE_VALUES = {member: member.value for member in HookEventType}  # a dict lookup is faster than Enum.value
 
 
-def _name(value: Any) -> str:
-    return "" if value is None else str(value)
+def _named(part: str, attribute: str) -> Callable[[ActivityEvent], str]:
+    """The placeholder of a name of one of the event's parts ("" without the part or the name): one
+    function each, since every event of a hook works out each of its placeholders."""
+
+    def name_of(event: ActivityEvent) -> str:
+        named = getattr(event, part)
+        if named is None:
+            return ""
+        value = getattr(named, attribute)
+        return "" if value is None else value
+
+    return name_of
+
+
+def _segment_name(event: ActivityEvent) -> str:
+    name = event.segments[0].name if event.segments else None
+    return "" if name is None else name
 
 
 # Each placeholder of custom_data values, from the event ("" when the event has no such thing).
@@ -54,13 +69,13 @@ PLACEHOLDERS: dict[str, Callable[[ActivityEvent], str]] = {
     "event_date_rfc3339": lambda event: _date(event).strftime("%Y-%m-%dT%H:%M:%SZ"),
     "event_date_unix": lambda event: str(int(_date(event).timestamp())),
     "event_date_unixnano": lambda event: str(_unix_nanoseconds(_date(event))),
-    "campaign_name": lambda event: _name(event.campaign and event.campaign.name),
-    "campaign_subid": lambda event: _name(event.campaign and event.campaign.subid),
-    "database_name": lambda event: _name(event.database and event.database.name),
-    "segment_name": lambda event: _name(event.segments[0].name if event.segments else None),
-    "message_name": lambda event: _name(event.message and event.message.name),
-    "message_subject": lambda event: _name(event.message and event.message.subject),
-    "resource_name": lambda event: _name(event.resource and event.resource.name),
+    "campaign_name": _named("campaign", "name"),
+    "campaign_subid": _named("campaign", "subid"),
+    "database_name": _named("database", "name"),
+    "segment_name": _segment_name,
+    "message_name": _named("message", "name"),
+    "message_subject": _named("message", "subject"),
+    "resource_name": _named("resource", "name"),
 }
 
 

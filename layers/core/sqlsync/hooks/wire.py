@@ -26,8 +26,9 @@ ENVELOPE_ROOM = 16 * 1024
 MAX_MESSAGE_EVENT_BYTES = MAX_MESSAGE_BYTES - ENVELOPE_ROOM
 """The most one event may take in a message (`size_of`): its body, id, key and requests."""
 BODY_CHARS_THAT_FIT = (MAX_MESSAGE_EVENT_BYTES - 8 * 1024) // 4
-"""An event without data-source requests whose body has at most this many characters fits a message (ids
-are at most 256 characters, UTF-8 at most 4 bytes a character): most need no `size_of`."""
+"""An event without data-source requests fits a message when its body's characters and twice its content
+key's are at most this many (UTF-8 takes at most 4 bytes a character, JSON escapes 6; the event id and key
+are at most 256 characters): most need no `size_of`."""
 MAX_MESSAGE_EVENTS = 100
 """Events in one message at most: a dispatcher invocation of BatchSize messages stays a bounded amount of
 work (the default HTTP batch_size, so that a message is about one request)."""

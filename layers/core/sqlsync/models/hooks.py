@@ -200,7 +200,9 @@ class HttpDestination(BaseModel):
         description="how long events may wait for others to fill a request of batch_size; 0: send what the "
         "dispatcher has at once",
     )
-    timeout_seconds: float = Field(default=10, gt=0, le=30, description="connect and read timeout")
+    timeout_seconds: float = Field(
+        default=10, gt=0, le=30, description="the longest a request may take, connecting and reading"
+    )
     signing_secret: SecretStr | None = Field(
         default=None,
         description="whsec_ + base64; made for you when absent. Write-only: GET /v1/hooks/{id}/signing-secret",
@@ -346,6 +348,11 @@ class HookTestOut(BaseModel):
     latency_ms: float | None = None
 
 
+QueuedAt = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+ContentKeyText = Annotated[str, StringConstraints(pattern=r"^\d+#\d+#")]
+"""account#message#profile"""
+
+
 class HookBatch(BaseModel):
     """On the hook queue: the envelope of a run of one hook's events. Their bodies follow it, one per line,
     already rendered (sqlsync.hooks.wire), so that the dispatcher never parses or builds them again."""
@@ -356,10 +363,10 @@ class HookBatch(BaseModel):
     hook_id: str
     attempt: int = Field(default=1, ge=1)
     last_error: str | None = None
-    queued_at: float | None = Field(default=None, description="unix seconds when ingest queued the events")
+    queued_at: QueuedAt | None = Field(default=None, description="unix seconds when ingest queued the events")
     event_ids: list[str] = Field(min_length=1, description="in the order of the bodies")
     keys: list[str | None] = Field(description="each event's profile id: Kafka's record key")
-    content_keys: dict[int, str] = Field(
+    content_keys: dict[int, ContentKeyText] = Field(
         default_factory=dict,
         description="by event position: account#message#profile, the kept content to attach (include_content)",
     )
@@ -379,10 +386,10 @@ class HookDelivery(BaseModel):
     hook_id: str
     event_id: str
     key: str | None = None
-    content_key: str | None = None
+    content_key: ContentKeyText | None = None
     attempt: int = Field(default=1, ge=1)
     last_error: str | None = None
-    queued_at: float | None = None
+    queued_at: QueuedAt | None = None
     data_sources: list[tuple[str, str]] = Field(default_factory=list)
 
 
