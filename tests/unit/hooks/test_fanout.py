@@ -19,7 +19,7 @@ from pydantic_core import PydanticSerializationError, to_json
 from sqlsync.hooks.delivery import Outgoing
 from sqlsync.hooks.fanout import HookFanout
 from sqlsync.hooks.http import webhook_id
-from sqlsync.hooks.message import BodyTemplate, custom_data, event_body
+from sqlsync.hooks.message import PLACEHOLDERS, BodyTemplate, custom_data, event_body
 from sqlsync.hooks.wire import (
     MAX_MESSAGE_EVENT_BYTES,
     MAX_MESSAGE_EVENTS,
@@ -398,3 +398,34 @@ def test_data_sources_an_event_cannot_be_enriched_with_are_refused(changes: dict
     with pytest.raises(ValidationError) as raised:
         make_event(**changes)
     assert message in str(raised.value)
+
+
+PLACEHOLDER_NAMES = sorted(name for name in PLACEHOLDERS if name != "uuid")  # uuid differs on every call
+
+
+@FAST
+@given(
+    profile_fields=st.lists(TEXT | st.sampled_from(['"; import os #', "{x}", "%(s)s", "\\", "email"]), max_size=4),
+    values=st.dictionaries(
+        TEXT | st.sampled_from(["__import__('os')", '"', "email"]),
+        st.lists(TEXT | st.sampled_from(PLACEHOLDER_NAMES).map(lambda name: "{{" + name + "}}")).map("".join),
+        max_size=4,
+    ),
+    hook_id=TEXT | st.just("'''; raise SystemExit #"),
+    own_custom_data=st.none() | st.dictionaries(TEXT, TEXT, max_size=2),
+)
+def test_the_body_written_for_a_hook_follows_the_custom_data_rule_whatever_its_names_and_texts(
+    profile_fields: list[str], values: dict[str, str], hook_id: str, own_custom_data: dict[str, Any] | None
+) -> None:
+    # (its names and texts are data to the function written for the hook, never code)
+    spec = CustomDataSpec(profile_fields=profile_fields, values=values)
+    fields = {name: f"value of {name}" for name in profile_fields[::2]}
+    event = make_event(profile=Profile(id="p-1", fields=fields), custom_data=own_custom_data)
+    template = BodyTemplate(make_hook(id=hook_id, custom_data=spec))
+
+    body = template.body(event)
+
+    # THEN custom_data follows the rule as CustomDataTemplate states it, plainly
+    assert json.dumps(body["custom_data"]) == json.dumps(custom_data(spec, event, {"event_date": body["event_date"]}))
+    assert body["hook_id"] == hook_id
+    assert template.render(event) == to_json(body, inf_nan_mode="constants").decode()

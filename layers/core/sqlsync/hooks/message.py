@@ -162,49 +162,89 @@ def custom_data(spec: CustomDataSpec, event: ActivityEvent, known: dict[str, str
 class BodyTemplate:
     """What `event_body` makes, prepared once per hook (ingest renders every event of a request with it)."""
 
-    __slots__ = ("custom_data", "hook_id", "include_content")
+    __slots__ = ("_body", "custom_data", "hook_id", "include_content")
 
     def __init__(self, hook: Hook) -> None:
         self.hook_id = hook.id
         self.include_content = hook.include_content
         self.custom_data = CustomDataTemplate(hook.custom_data)
+        self._body = _compiled_body(self)
 
     def body(self, event: ActivityEvent, content: dict[str, Any] | None = None) -> dict[str, Any]:
-        event_data: dict[str, Any] = {}
-        resource, campaign, message, pixel = event.resource, event.campaign, event.message, event.pixel
-        if resource is not None:
-            event_data["resource_id"] = resource.id
-        if campaign is not None:
-            event_data["campaign_id"] = campaign.id
-        if message is not None:
-            event_data["message_id"] = message.id
-        if pixel is not None:
-            event_data["pixel_id"] = pixel.id
-        if event.segments:
-            event_data["segment_ids"] = [segment.id for segment in event.segments]
-        if event.event_data:
-            event_data.update(event.event_data)
-        event_date = _event_date(event)
-        database, profile = event.database, event.profile
-        body: dict[str, Any] = {
-            "event_id": event.id,
-            "event_type": _TYPE_VALUES[event.type],
-            "event_date": event_date,
-            "account_id": event.account_id,
-            "list_id": None if database is None else database.id,
-            "profile_id": None if profile is None else profile.id,
-            "is_test": event.is_test,
-            "hook_id": self.hook_id,
-            "custom_data": self.custom_data.render(event, {"event_date": event_date}),
-            "event_data": event_data,
-        }
+        body = self._body(event)
         if self.include_content and content is not None:
             body["content"] = content
         return body
 
     def render(self, event: ActivityEvent) -> str:
-        """The body as compact JSON, non-ASCII as it is (what the destination receives)."""
-        return to_json(self.body(event), inf_nan_mode="constants").decode()
+        """The body as compact JSON, non-ASCII as it is (what the destination receives), without content."""
+        return to_json(self._body(event), inf_nan_mode="constants").decode()
+
+
+# The body is made by a function written for each hook, as a template engine compiles a template: the
+# hook's profile fields and custom_data values become straight-line code, with no loop, dict of
+# placeholders or call per value (a sixth of ingest's time per event; `make bench`). Everything of the
+# hook's own (field names, keys, texts, its id) reaches the code as a bound variable, never as source.
+# CustomDataTemplate.render is the plain statement of the custom_data rule; tests hold the two equal.
+_BODY_HEAD = """\
+def body(event):
+    event_data = {}
+    resource, campaign, message, pixel = event.resource, event.campaign, event.message, event.pixel
+    if resource is not None:
+        event_data["resource_id"] = resource.id
+    if campaign is not None:
+        event_data["campaign_id"] = campaign.id
+    if message is not None:
+        event_data["message_id"] = message.id
+    if pixel is not None:
+        event_data["pixel_id"] = pixel.id
+    if event.segments:
+        event_data["segment_ids"] = [segment.id for segment in event.segments]
+    if event.event_data:
+        event_data.update(event.event_data)
+    event_date = _event_date(event)
+    database, profile = event.database, event.profile
+    custom = {}
+"""
+_BODY_TAIL = """\
+    return {
+        "event_id": event.id,
+        "event_type": _TYPE_VALUES[event.type],
+        "event_date": event_date,
+        "account_id": event.account_id,
+        "list_id": None if database is None else database.id,
+        "profile_id": None if profile is None else profile.id,
+        "is_test": event.is_test,
+        "hook_id": _HOOK_ID,
+        "custom_data": custom,
+        "event_data": event_data,
+    }
+"""
+
+
+def _compiled_body(template: BodyTemplate) -> Callable[[ActivityEvent], dict[str, Any]]:
+    spec = template.custom_data
+    bound: dict[str, Any] = {"_event_date": _event_date, "_TYPE_VALUES": _TYPE_VALUES, "_HOOK_ID": template.hook_id}
+    lines = [_BODY_HEAD]
+    if spec.profile_fields:
+        lines.append("    if profile is not None:\n        fields = profile.fields\n")
+        for n, name in enumerate(spec.profile_fields):
+            bound[f"_FIELD_{n}"] = name
+            lines.append(f"        if _FIELD_{n} in fields:\n            custom[_FIELD_{n}] = fields[_FIELD_{n}]\n")
+    lines.append("    if event.custom_data is not None:\n        custom.update(event.custom_data)\n    else:\n")
+    known = ['"event_date": event_date']
+    for n, (slot, work_out) in enumerate(spec.placeholders):
+        if slot != "event_date":
+            bound[f"_SLOT_{n}"], bound[f"_WORK_OUT_{n}"] = slot, work_out
+            known.append(f"_SLOT_{n}: _WORK_OUT_{n}(event)")
+    lines.append(f"        known = {{{', '.join(known)}}}\n")
+    for n, (key, form) in enumerate(spec.formats):
+        bound[f"_KEY_{n}"], bound[f"_FORM_{n}"] = key, form
+        lines.append(f"        custom[_KEY_{n}] = _FORM_{n} % known\n")
+    lines.append(_BODY_TAIL)
+    exec(compile("".join(lines), f"<body of hook {template.hook_id!r}>", "exec"), bound)
+    body: Callable[[ActivityEvent], dict[str, Any]] = bound["body"]
+    return body
 
 
 def event_body(hook: Hook, event: ActivityEvent, content: dict[str, Any] | None = None) -> dict[str, Any]:
