@@ -60,9 +60,9 @@ class HookFanout:
 
     def _plan(self, events: Sequence[tuple[int, ActivityEvent]], batch: bool) -> HookPlan:
         """The hook-queue messages for the events (with their index in the request): per hook, its passing
-        events in order, in as few messages as fit, each event checked to fit one, with the body the hook
-        sends rendered now (sqlsync.hooks.wire). A message's content never rides on the queue: it is kept
-        aside for the hooks that include it, and the dispatcher attaches it."""
+        events in order, in messages of up to 100 within SQS's size (`wire.pack`; each event checked to fit
+        one alone), with the body the hook sends rendered now. A message's content never rides on the
+        queue: it is kept aside for the hooks that include it, and the dispatcher attaches it."""
         plan = HookPlan()
         account_hooks: dict[int, list[_Prepared]] = {}  # the same for all of a request's events
         runs: dict[str, list[Queued]] = {}  # per hook id: its events
@@ -86,13 +86,13 @@ class HookFanout:
                 kept = None
                 if hook.include_content and event.message is not None and event.profile is not None:
                     kept = content_key(event.account_id, event.message.id, event.profile.id)
-                body = template.render(event)
-                if lookups or len(body) + (2 * len(kept) if kept else 0) > BODY_CHARS_THAT_FIT:
-                    self._check_size(Queued(event.id, key, body, kept, lookups), index, batch)
+                queued = Queued(event.id, key, template.render(event), kept, lookups)
+                if lookups or len(queued.body) + (2 * len(kept) if kept else 0) > BODY_CHARS_THAT_FIT:
+                    self._check_size(queued, index, batch)
                 run = runs.get(hook.id)
                 if run is None:
                     run = runs[hook.id] = []
-                run.append(Queued(event.id, key, body, kept, lookups))
+                run.append(queued)
         queued_at = self.clock().timestamp()
         for hook_id, queued_events in runs.items():
             plan.bodies.extend(pack(hook_id, queued_events, queued_at))
