@@ -7,6 +7,7 @@ Senders never raise for a failed delivery; they raise only for a programming err
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
@@ -58,3 +59,13 @@ class Sender(Protocol):
 
     def close(self) -> None:
         """Release connections (a warm Lambda keeps senders between invocations)."""
+
+
+def quiet_client_library(name: str) -> None:
+    """Broker client libraries (pika, kafka-python) log each failure they hand back to the sender at ERROR,
+    several lines and a traceback at a time; the sender reports it once itself (its DeliveryResult: the
+    dispatcher's warning, the hook's last_error). Their logger is set to CRITICAL, unless the deployment set
+    a level for it."""
+    library = logging.getLogger(name)
+    if library.level == logging.NOTSET:
+        library.setLevel(logging.CRITICAL)

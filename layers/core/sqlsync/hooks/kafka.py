@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlsync.hooks.delivery import DeliveryResult, Outgoing
+from sqlsync.hooks.delivery import DeliveryResult, Outgoing, quiet_client_library
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -121,6 +121,7 @@ class KafkaSender:
             raise ValueError("timeout_seconds must be positive")
         import kafka  # type: ignore[import-untyped, unused-ignore]  # noqa: F401  (fails early when missing)
 
+        quiet_client_library("kafka")
         self._servers = ",".join(servers)
         self._topic = topic
         self._timeout = float(timeout_seconds)

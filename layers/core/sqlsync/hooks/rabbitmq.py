@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
-from sqlsync.hooks.delivery import DeliveryResult, Outgoing
+from sqlsync.hooks.delivery import DeliveryResult, Outgoing, quiet_client_library
 
 # The query parameters pika's URLParameters understands; anything else is a typo it would reject at send time.
 _URL_OPTIONS = frozenset(
@@ -118,6 +118,7 @@ class RabbitMQSender:
             raise ValueError("timeout_seconds must be positive")
         import pika  # type: ignore[import-untyped, unused-ignore]
 
+        quiet_client_library("pika")
         self._url = url
         self._queue = queue
         self._exchange = exchange
