@@ -11,12 +11,12 @@ from typing import Annotated, Any, TypeVar
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sqlsync.api.auth import caller_account
 from sqlsync.api.errors import FieldError, error_response, install_error_handlers
+from sqlsync.api.openapi import API_INFO, document
 from sqlsync.connectors import TargetError
 from sqlsync.connectors.service import ConnectorService
 from sqlsync.connectors.service import public_view as connector_view
@@ -52,21 +52,8 @@ from sqlsync.sync.targets import TargetResolver
 T = TypeVar("T")
 logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True)
-# The OpenAPI document is generated from the routes and models below; `make openapi` commits it.
-OPENAPI_INFO: dict[str, Any] = {
-    "title": "sqlsync configuration API",
-    "version": "1.0.0",
-    "description": (
-        "Connectors, segment-sync integrations, template preview, sync statistics, action hooks, scheduled "
-        "exports and external data sources. Every call "
-        "acts for the account of its API key (Authorization: Bearer <key>); another account's objects are not found."
-    ),
-    "security_schemes": {
-        "apiKey": HTTPBearer(description="An account's API key, issued with `python -m sqlsync.accounts issue`")
-    },
-    "security": [{"apiKey": []}],
-}
-app.enable_swagger(path="/v1/docs", **OPENAPI_INFO)
+# The OpenAPI document is generated from the routes and models below (sqlsync.api.openapi).
+app.enable_swagger(path="/v1/docs", **API_INFO)
 _service: IntegrationService | None = None
 _connectors: ConnectorService | None = None
 _sink: MessageSink | None = None
@@ -111,35 +98,8 @@ def openapi_document() -> Response[str]:
 
 
 def openapi_json() -> str:
-    """The generated document, with the 422 body as this API really answers it. Powertools declares its
-    own shape (`detail: [{loc, msg, type}]`); our error handlers answer `{statusCode, message, errors}`."""
-    document = json.loads(app.get_openapi_json_schema(**OPENAPI_INFO))
-    schemas = document.get("components", {}).get("schemas", {})
-    if "HTTPValidationError" in schemas:
-        schemas["HTTPValidationError"] = ERROR_BODY_SCHEMA
-        schemas["ValidationError"] = FIELD_ERROR_SCHEMA
-    return json.dumps(document, indent=2)
-
-
-FIELD_ERROR_SCHEMA: dict[str, Any] = {
-    "title": "ValidationError",
-    "type": "object",
-    "description": "One refused field: its path in the request (events[1].occurred_at) and why; template errors "
-    "add template, line and column",
-    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-    "required": ["field", "message"],
-}
-ERROR_BODY_SCHEMA: dict[str, Any] = {
-    "title": "HTTPValidationError",
-    "type": "object",
-    "description": "Every error answer: the status, a message naming the first field, and every refused field",
-    "properties": {
-        "statusCode": {"type": "integer"},
-        "message": {"type": "string"},
-        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
-    },
-    "required": ["statusCode", "message"],
-}
+    """This function's part of the HTTP API's document (`make openapi` writes the whole to openapi.json)."""
+    return json.dumps(document(app, API_INFO), indent=2)
 
 
 @app.post("/v1/connectors", summary="Create a connector: how to reach a database")

@@ -123,6 +123,15 @@ def customer_records() -> CustomerRecords:
 @app.post(
     "/v1/events",
     summary="Accept platform events: segment events for sync, activity events for hooks, orders and devices kept",
+    responses={
+        202: {
+            "description": "Accepted: the events (`accepted`), sync queue messages (`messages`), deliveries "
+            "queued for action hooks (`hook_events`)",
+            "content": {
+                "application/json": {"schema": {"type": "object", "additionalProperties": {"type": "integer"}}}
+            },
+        }
+    },
 )
 def post_events(body: Annotated[EventsBody, Body()]) -> Response[dict[str, int]]:
     events = events_of(body)

@@ -357,6 +357,23 @@ def test_the_openapi_document_is_served_and_committed_current(aws: dict[str, str
     spec.loader.exec_module(script)
     committed = (ROOT / "openapi.json").read_text("utf-8")
     assert script.generate() == committed, "openapi.json is stale: run `make openapi`"
+    # AND the committed document covers every HTTP function: the api's part as it serves it, ingest, customers
+    whole = json.loads(committed)
+    assert all(whole["paths"][path].keys() >= operations.keys() for path, operations in document["paths"].items())
+    assert {"/v1/events", "/track/v2/projects/{project_id}/batch", "/v1/imports"} <= whole["paths"].keys()
+    assert whole["components"]["schemas"]["HTTPValidationError"]["required"] == ["statusCode", "message"]
+
+
+def test_merging_documents_refuses_what_two_functions_define_differently() -> None:
+    from sqlsync.api.openapi import merged
+
+    first = {"paths": {"/a": {"get": {"summary": "a"}}}, "components": {"schemas": {"A": {"type": "object"}}}}
+    same_schema = {"paths": {"/a": {"post": {}}}, "components": {"schemas": {"A": {"type": "object"}}}}
+    assert merged([first, same_schema])["paths"]["/a"].keys() == {"get", "post"}
+    with pytest.raises(ValueError, match="GET /a is defined by two functions"):
+        merged([first, {"paths": {"/a": {"get": {}}}}])
+    with pytest.raises(ValueError, match="schema 'A' differs"):
+        merged([first, {"components": {"schemas": {"A": {"type": "string"}}}}])
 
 
 def authorizer_request(authorization: str | None) -> dict[str, Any]:
