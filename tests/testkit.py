@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 from sqlsync.connectors import target_for
 from sqlsync.models import Integration, SegmentEvent
 from sqlsync.models.connectors import Connector, ConnectorType
-from sqlsync.models.hooks import ActivityEvent
+from sqlsync.models.events import Database, Profile
+from sqlsync.models.hooks import ActivityEvent, Campaign, Hook, HttpDestination, Message, Named
 from sqlsync.sync import QueueMessage, to_messages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,42 @@ def activity_event(event_id: str, event_type: str = "click", **fields: Any) -> A
     another id and type, with `fields` replaced."""
     sample = json.loads((ROOT / "events" / "platform" / "hooks" / "click.json").read_text("utf-8"))
     return ActivityEvent.model_validate({**sample, "id": event_id, "type": event_type, **fields})
+
+
+HOOK_TIME = datetime(2026, 11, 22, 10, 0, 5, 123456, tzinfo=UTC)
+
+
+def full_activity(**changes: Any) -> ActivityEvent:
+    """A click with every part an activity event can have (database, profile, resource, campaign, message,
+    segments, event_data), `changes` replacing any."""
+    base: dict[str, Any] = {
+        "id": "evt-1",
+        "type": "click",
+        "account_id": 1,
+        "occurred_at": HOOK_TIME,
+        "database": Database(id=3, name="Customers"),
+        "profile": Profile(id="p-1", fields={"email": "a@example.com", "city": "Zürich"}),
+        "resource": Named(id=5, name="Shop"),
+        "campaign": Campaign(id=7, name="Black Friday", subid="bf-26"),
+        "message": Message(id=9, name="Promo", subject="50% off"),
+        "segments": [Named(id=17, name="VIP"), Named(id=18, name="Buyers")],
+        "event_data": {"link_url": "https://example.com/x"},
+    }
+    return ActivityEvent.model_validate({**base, **changes})
+
+
+def http_hook(**changes: Any) -> Hook:
+    """Hook h-1 of account 1: clicks and opens to an HTTPS endpoint, `changes` replacing any field."""
+    base: dict[str, Any] = {
+        "id": "h-1",
+        "account_id": 1,
+        "name": "to crm",
+        "event_types": ["click", "open"],
+        "destination": HttpDestination(url="https://hooks.example.com/in"),
+        "created_at": HOOK_TIME,
+        "updated_at": HOOK_TIME,
+    }
+    return Hook.model_validate({**base, **changes})
 
 
 def messages(events: Sequence[SegmentEvent]) -> list[QueueMessage]:

@@ -36,46 +36,18 @@ from sqlsync.models.hooks import (
     Hook,
     HookEventType,
     HookFilters,
-    HttpDestination,
     Message,
     Named,
 )
 from sqlsync.sync.exceptions import PayloadTooLargeError, UnknownNameError
 from sqlsync.sync.queue import MAX_MESSAGE_BYTES, InMemorySink
+from testkit import HOOK_TIME
+from testkit import full_activity as make_event
+from testkit import http_hook as make_hook
 
-AT = datetime(2026, 11, 22, 10, 0, 5, 123456, tzinfo=UTC)
+AT = HOOK_TIME
 QUEUED_AT = 1795341605.25
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def make_hook(**changes: Any) -> Hook:
-    base: dict[str, Any] = {
-        "id": "h-1",
-        "account_id": 1,
-        "name": "to crm",
-        "event_types": ["click", "open"],
-        "destination": HttpDestination(url="https://hooks.example.com/in"),
-        "created_at": AT,
-        "updated_at": AT,
-    }
-    return Hook.model_validate({**base, **changes})
-
-
-def make_event(**changes: Any) -> ActivityEvent:
-    base: dict[str, Any] = {
-        "id": "evt-1",
-        "type": "click",
-        "account_id": 1,
-        "occurred_at": AT,
-        "database": Database(id=3, name="Customers"),
-        "profile": Profile(id="p-1", fields={"email": "a@example.com", "city": "Zürich"}),
-        "resource": Named(id=5, name="Shop"),
-        "campaign": Campaign(id=7, name="Black Friday", subid="bf-26"),
-        "message": Message(id=9, name="Promo", subject="50% off"),
-        "segments": [Named(id=17, name="VIP"), Named(id=18, name="Buyers")],
-        "event_data": {"link_url": "https://example.com/x"},
-    }
-    return ActivityEvent.model_validate({**base, **changes})
 
 
 def expected_event(hook: Hook, event: ActivityEvent) -> Queued:

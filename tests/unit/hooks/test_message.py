@@ -3,56 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
 from sqlsync.hooks.exceptions import HookError
 from sqlsync.hooks.message import check_custom_data, custom_data, event_body, outgoing
-from sqlsync.models.events import Database, Profile
 from sqlsync.models.hooks import (
-    ActivityEvent,
-    Campaign,
     CustomDataSpec,
-    Hook,
-    HookEventType,
     HookFilters,
-    HttpDestination,
-    Message,
     Named,
 )
+from testkit import HOOK_TIME
+from testkit import full_activity as activity
+from testkit import http_hook as hook
 
-AT = datetime(2026, 11, 22, 10, 0, 5, 123456, tzinfo=UTC)
-
-
-def activity(**changes: object) -> ActivityEvent:
-    base: dict[str, object] = {
-        "id": "evt-1",
-        "type": HookEventType.CLICK,
-        "account_id": 1,
-        "occurred_at": AT,
-        "database": Database(id=3, name="Customers"),
-        "profile": Profile(id="p-1", fields={"email": "a@example.com", "city": "Zürich"}),
-        "resource": Named(id=5, name="Shop"),
-        "campaign": Campaign(id=7, name="Black Friday", subid="bf-26"),
-        "message": Message(id=9, name="Promo", subject="50% off"),
-        "segments": [Named(id=17, name="VIP"), Named(id=18, name="Buyers")],
-        "event_data": {"link_url": "https://example.com/x"},
-    }
-    return ActivityEvent.model_validate({**base, **changes})
-
-
-def hook(**changes: object) -> Hook:
-    base: dict[str, object] = {
-        "id": "h-1",
-        "account_id": 1,
-        "name": "to crm",
-        "event_types": ["click", "open"],
-        "destination": HttpDestination(url="https://hooks.example.com/in"),
-        "created_at": AT,
-        "updated_at": AT,
-    }
-    return Hook.model_validate({**base, **changes})
+AT = HOOK_TIME
 
 
 @pytest.mark.parametrize(
