@@ -78,6 +78,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric("HookEventsSent", MetricUnit.Count, report.sent)
     metrics.add_metric("HookEventsRetried", MetricUnit.Count, report.retried)
     metrics.add_metric("HookEventsFailed", MetricUnit.Count, report.dead_lettered)
+    metrics.add_metric("HookEventsDeferred", MetricUnit.Count, report.deferred)
     logger.info(
         "batch done",
         extra={
@@ -86,6 +87,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "retried": report.retried,
             "dead_lettered": report.dead_lettered,
             "dropped": report.dropped,
+            "deferred": report.deferred,
             "failed": len(report.failed_message_ids),
         },
     )

@@ -289,3 +289,26 @@ def test_an_event_asking_for_a_data_source_reaches_the_receiver_with_its_rows(
             {"id": 3, "external_id": "p-e1", "promo_code": "BBBB"},
         ]
     }
+
+
+def test_the_dispatcher_reports_what_it_deferred_in_its_metrics_and_log(
+    loopback_allowed: dict[str, str], receiver: HookReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a hook that waits up to a minute for 10 events, and two that just came
+    api, ingest, dispatcher = load_function("api"), load_function("ingest"), load_function("hook_dispatcher")
+    destination = {"kind": "http", "url": receiver.url, "batch_size": 10, "max_wait_seconds": 60}
+    call(api, http("POST", "/v1/hooks", hook_body(receiver.url, destination=destination)))
+    call(ingest, http("POST", "/v1/events", {"events": [activity("e1"), activity("e2")]}))
+    capsys.readouterr()
+
+    # WHEN the dispatcher gets them
+    assert dispatcher.lambda_handler({"Records": records(loopback_allowed["HookQueue"])}, Context()) == {
+        "batchItemFailures": []
+    }
+
+    # THEN they wait on the queue, and the invocation's metrics (EMF) and log line say so
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    [emf] = [line for line in lines if "_aws" in line]
+    assert (emf["HookEventsDeferred"], emf["HookEventsSent"]) == ([2.0], [0.0])
+    [done] = [line for line in lines if line.get("message") == "batch done"]
+    assert (done["deferred"], done["sent"]) == (2, 0) and receiver.requests == []
