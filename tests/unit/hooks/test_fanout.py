@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic_core import PydanticSerializationError, to_json
 from sqlsync.hooks.delivery import Outgoing
 from sqlsync.hooks.fanout import HookFanout
 from sqlsync.hooks.http import webhook_id
-from sqlsync.hooks.message import PLACEHOLDERS, BodyTemplate, custom_data, event_body
+from sqlsync.hooks.message import PLACEHOLDERS, BodyTemplate, event_body
 from sqlsync.hooks.wire import (
     MAX_MESSAGE_EVENT_BYTES,
     MAX_MESSAGE_EVENTS,
@@ -298,7 +299,7 @@ def test_a_hook_changed_since_the_last_request_is_rendered_anew() -> None:
 
 def test_each_uuid_placeholder_is_a_new_uuid_and_percent_signs_are_text() -> None:
     spec = CustomDataSpec(values={"a": "{{uuid}}", "b": "{{uuid}}|{{uuid}}", "c": "%(uuid)s 100%"})
-    data = custom_data(spec, make_event(), {"uuid": "given"})
+    data = event_body(make_hook(custom_data=spec), make_event())["custom_data"]
     ids = [data["a"], *data["b"].split("|")]
     assert len({uuid.UUID(text) for text in ids}) == 3
     assert data["c"] == "%(uuid)s 100%"
@@ -373,6 +374,21 @@ def test_data_sources_an_event_cannot_be_enriched_with_are_refused(changes: dict
 
 
 PLACEHOLDER_NAMES = sorted(name for name in PLACEHOLDERS if name != "uuid")  # uuid differs on every call
+PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")  # docs/hooks.md: {{name}}, spaces allowed inside
+
+
+def plain_custom_data(spec: CustomDataSpec, event: ActivityEvent, event_date: str) -> dict[str, Any]:
+    """The rule of docs/hooks.md, stated plainly: the chosen profile fields the profile has, then the event's
+    own custom_data if it sent one, else each value with each placeholder replaced by its text."""
+    fields = event.profile.fields if event.profile is not None else {}
+    data = {name: fields[name] for name in spec.profile_fields if name in fields}
+    if event.custom_data is not None:
+        return {**data, **event.custom_data}
+
+    def text_of(match: re.Match[str]) -> str:
+        return event_date if match.group(1) == "event_date" else PLACEHOLDERS[match.group(1)](event)
+
+    return {**data, **{key: PLACEHOLDER.sub(text_of, value) for key, value in spec.values.items()}}
 
 
 @FAST
@@ -397,7 +413,7 @@ def test_the_body_written_for_a_hook_follows_the_custom_data_rule_whatever_its_n
 
     body = template.body(event)
 
-    # THEN custom_data follows the rule as CustomDataTemplate states it, plainly
-    assert json.dumps(body["custom_data"]) == json.dumps(custom_data(spec, event, {"event_date": body["event_date"]}))
+    # THEN custom_data follows the rule, stated plainly
+    assert json.dumps(body["custom_data"]) == json.dumps(plain_custom_data(spec, event, body["event_date"]))
     assert body["hook_id"] == hook_id
     assert template.render(event) == to_json(body, inf_nan_mode="constants").decode()

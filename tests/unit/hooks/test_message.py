@@ -7,8 +7,9 @@ import uuid
 import pytest
 
 from sqlsync.hooks.exceptions import HookError
-from sqlsync.hooks.message import check_custom_data, custom_data, event_body, outgoing
+from sqlsync.hooks.message import check_custom_data, event_body, outgoing
 from sqlsync.models.hooks import (
+    ActivityEvent,
     CustomDataSpec,
     HookFilters,
     Named,
@@ -18,6 +19,12 @@ from testkit import full_activity as activity
 from testkit import http_hook as hook
 
 AT = HOOK_TIME
+
+
+def custom_data(spec: CustomDataSpec, event: ActivityEvent) -> dict[str, object]:
+    """The event's custom_data as a hook with `spec` sends it."""
+    data: dict[str, object] = event_body(hook(custom_data=spec), event)["custom_data"]
+    return data
 
 
 @pytest.mark.parametrize(

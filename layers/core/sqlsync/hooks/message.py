@@ -113,7 +113,9 @@ def check_custom_data(spec: CustomDataSpec) -> None:
 class CustomDataTemplate:
     """A hook's custom_data spec prepared once (a hook renders thousands of events with it): each value
     template becomes a %-format over its placeholders, so that rendering an event works out each
-    placeholder once and formats every value in C."""
+    placeholder once and formats every value in C. The rule (docs/hooks.md): the chosen profile fields
+    (those the profile has), then the event's own custom_data if it sent one, else the hook's key/value
+    pairs rendered for this event; `_compiled_body` applies it."""
 
     __slots__ = ("formats", "placeholders", "profile_fields")
 
@@ -135,28 +137,6 @@ class CustomDataTemplate:
         self.formats = tuple(formats)
         self.placeholders = tuple((slot, PLACEHOLDERS[name]) for slot, name in slots.items())
         """(format key, what works it out from the event)"""
-
-    def render(self, event: ActivityEvent, known: dict[str, str]) -> dict[str, Any]:
-        """See `custom_data`; `known` gets the placeholders worked out for the event."""
-        data: dict[str, Any] = {}
-        if self.profile_fields and event.profile is not None:
-            fields = event.profile.fields
-            data = {name: fields[name] for name in self.profile_fields if name in fields}
-        if event.custom_data is not None:
-            data.update(event.custom_data)
-            return data
-        for slot, work_out in self.placeholders:
-            if slot not in known:
-                known[slot] = work_out(event)
-        for key, form in self.formats:
-            data[key] = form % known
-        return data
-
-
-def custom_data(spec: CustomDataSpec, event: ActivityEvent, known: dict[str, str] | None = None) -> dict[str, Any]:
-    """The chosen profile fields (those the profile has), then the event's own custom_data if it sent one,
-    else the hook's key/value pairs rendered for this event. `known`: placeholders already worked out."""
-    return CustomDataTemplate(spec).render(event, {} if known is None else known)
 
 
 class BodyTemplate:
@@ -185,7 +165,6 @@ class BodyTemplate:
 # hook's profile fields and custom_data values become straight-line code, with no loop, dict of
 # placeholders or call per value (a sixth of ingest's time per event; `make bench`). Everything of the
 # hook's own (field names, keys, texts, its id) reaches the code as a bound variable, never as source.
-# CustomDataTemplate.render is the plain statement of the custom_data rule; tests hold the two equal.
 _BODY_HEAD = """\
 def body(event):
     event_data = {}
