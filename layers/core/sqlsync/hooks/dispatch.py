@@ -1,8 +1,9 @@
 """The hook dispatcher: hook-queue messages -> batches delivered to each hook's destination.
 
 Each message is a run of events for one hook (ingest fans events out, `sqlsync.hooks.fanout`). The
-dispatcher groups a batch by hook, sends the events in order (HTTP: requests of at most batch_size events; brokers:
-one publish session), and decides about every event the destination did not take:
+dispatcher groups a batch by hook, sends the events in order (HTTP: requests of at most batch_size events;
+brokers: publish sessions of at most BROKER_SESSION_EVENTS), and decides about every event the destination
+did not take:
 
 * retryable (timeout, connection error, 408/429/5xx, a broker that went away): back on the hook queue as a
   new message, attempt + 1, delayed by HOOK_RETRY_PERIOD_SEC (or the receiver's Retry-After, if longer),
@@ -186,13 +187,23 @@ class HookDispatcher:
             else:
                 self._handle_failure(run, undelivered, result, report)
 
+    def _queue(
+        self, sink: MessageSink, bodies: list[str], delay_seconds: int, items: list[Item], report: DispatchReport
+    ) -> bool:
+        """Send the bodies made of the items; False when the queue refused them. Not lost then: the items'
+        original messages are reported as failures, and come back from the hook queue as they were."""
+        try:
+            sink.send(bodies, delay_seconds=delay_seconds)
+        except EnqueueError as exc:
+            hook_id = items[0].origin.hook_id
+            logger.error("hook %s: could not queue %d event(s): %s", hook_id, len(items), exc)
+            report.failed_message_ids.update(item.message.message_id for item in items)
+            return False
+        return True
+
     def _put_back(self, run: _HookRun, items: list[Item], report: DispatchReport) -> None:
         """Events there is no time left to send go back on the queue as they came, for another invocation."""
-        try:
-            self.retries.send(_requeued(run.hook.id, items))
-        except EnqueueError as exc:
-            logger.error("hook %s: could not put %d event(s) back: %s", run.hook.id, len(items), exc)
-            report.failed_message_ids.update(item.message.message_id for item in items)
+        if not self._queue(self.retries, _requeued(run.hook.id, items), 0, items, report):
             return
         logger.info(
             "hook %s: %d event(s) put back: the invocation has no time left to send them", run.hook.id, len(items)
@@ -214,14 +225,9 @@ class HookDispatcher:
         wait = math.ceil(min(queued) + destination.max_wait_seconds - self.clock().timestamp())
         if wait <= 0:
             return False
-        try:
-            bodies = [item.message.body for item in messages.values()]
-            self.retries.send(bodies, delay_seconds=min(wait, MAX_DELAY_SECONDS))
-        except EnqueueError as exc:
-            logger.error("hook %s: could not put %d event(s) back to wait: %s", hook.id, len(items), exc)
-            report.failed_message_ids.update(item.message.message_id for item in items)
-            return True
-        report.deferred += len(items)
+        bodies = [item.message.body for item in messages.values()]
+        if self._queue(self.retries, bodies, min(wait, MAX_DELAY_SECONDS), items, report):
+            report.deferred += len(items)
         return True
 
     def _enrich(self, run: _HookRun, report: DispatchReport) -> tuple[dict[EventKey, dict[str, Any]], list[Item]]:
@@ -276,12 +282,7 @@ class HookDispatcher:
             if not items:
                 continue
             bodies = _requeued(run.hook.id, items, 1 if sink is self.retries else 0, detail[:2000])
-            try:
-                sink.send(bodies, delay_seconds=delay_seconds)
-            except EnqueueError as exc:
-                # Not lost: the original messages come back from the hook queue, the same attempt again.
-                logger.error("hook %s: could not queue %d event(s): %s", run.hook.id, len(items), exc)
-                report.failed_message_ids.update(item.message.message_id for item in items)
+            if not self._queue(sink, bodies, delay_seconds, items, report):
                 continue
             if sink is self.retries:
                 report.retried += len(items)
