@@ -19,9 +19,9 @@ from bench.common import Options
 from bench.databases import Server, execute, scratch_database, servers
 from bench.sync_throughput import SEGMENT_ID, Prepared, Workload, make_integration, prepare, run_ours
 from sqlsync.connectors import Target, target_for
-from sqlsync.models.events import SegmentEvent
 from sqlsync.models.integrations import Integration
 from sqlsync.store.memory import InMemoryLedgerStore
+from sqlsync.sync.wire import QueuedEvent, decode
 from sqlsync.sync.worker import Change, event_context
 from sqlsync.template import compile_template
 
@@ -41,13 +41,18 @@ class _Phases:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def _changes(events: list[tuple[SegmentEvent, str]]) -> list[Change]:
+def _changes(events: list[tuple[QueuedEvent, str]]) -> list[Change]:
     pending: dict[str, Change] = {}
-    for event, message_id in sorted(events, key=lambda item: item[0].version):
-        version = event.version
-        for profile in event.profiles:
-            pending[profile.id] = Change(profile.id, version, "in", profile.fields, message_id, event)
+    for queued, message_id in sorted(events, key=lambda item: item[0].version):
+        for profile_id, fields in zip(queued.profile_ids, queued.fields(), strict=True):
+            pending[profile_id] = Change(profile_id, queued.version, "in", fields, message_id, queued.event)
     return list(pending.values())
+
+
+def _read(body: str) -> QueuedEvent:
+    queued = decode(body)
+    assert isinstance(queued, QueuedEvent)
+    return queued
 
 
 def phases_of(integration: Integration, prepared: Prepared, target: Target) -> dict[str, float]:
@@ -58,9 +63,9 @@ def phases_of(integration: Integration, prepared: Prepared, target: Target) -> d
     per_call = prepared.messages_per_invocation
     for start in range(0, len(prepared.messages), per_call):
         batch = prepared.messages[start : start + per_call]
-        with phase("parse messages (pydantic)"):
-            events = [(SegmentEvent.model_validate_json(message.body), message.message_id) for message in batch]
-        with phase("collapse to changes"):
+        with phase("read envelopes (pydantic)"):
+            events = [(_read(message.body), message.message_id) for message in batch]
+        with phase("read fields, collapse to changes"):
             changes = _changes(events)
         with phase("ledger get_cleared"):
             ledger.get_cleared(integration.id, SEGMENT_ID)

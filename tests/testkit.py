@@ -20,6 +20,7 @@ from sqlsync.models.connectors import Connector, ConnectorType
 from sqlsync.models.events import Database, Profile
 from sqlsync.models.hooks import ActivityEvent, Campaign, Hook, HttpDestination, Message, Named
 from sqlsync.sync import QueueMessage, to_messages
+from sqlsync.sync.wire import QueuedEvent, decode
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_TIME = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -101,6 +102,17 @@ def http_hook(**changes: Any) -> Hook:
         "updated_at": HOOK_TIME,
     }
     return Hook.model_validate({**base, **changes})
+
+
+def queued_event(body: str) -> SegmentEvent:
+    """The segment event a sync-queue body carries, with its profiles (sqlsync.sync.wire)."""
+    queued = decode(body)
+    assert isinstance(queued, QueuedEvent), f"not a segment event: {body[:80]}"
+    profiles = [
+        Profile(id=profile_id, fields=fields)
+        for profile_id, fields in zip(queued.profile_ids, queued.fields(), strict=True)
+    ]
+    return queued.event.model_copy(update={"profiles": profiles})
 
 
 def messages(events: Sequence[SegmentEvent]) -> list[QueueMessage]:

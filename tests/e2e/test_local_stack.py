@@ -26,6 +26,7 @@ from sqlsync.local.demo import create_integrations, demo_integration, load_integ
 from sqlsync.local.stack import LocalStack, StackError, StackOptions
 from sqlsync.models.integrations import IntegrationIn
 from sqlsync.sync.integrations import check_integration
+from testkit import queued_event
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_EVENTS = sorted((ROOT / "events" / "platform" / "demo").glob("*.json"))
@@ -174,7 +175,7 @@ def test_a_failing_integration_dead_letters_its_messages_and_reports_the_error(r
     assert running.stack.drain(timeout=15)
     # THEN SQS moved it to the dead-letter queue
     dead = running.stack.queue_messages("SyncDLQ")
-    assert [json.loads(message["Body"])["id"] for message in dead] == ["evt-broken"]
+    assert [queued_event(message["Body"]).id for message in dead] == ["evt-broken"]
     poller = running.stack.pollers["SyncWorkerFunction"]
     assert poller.failures[dead[0]["MessageId"]] == MAX_RECEIVE_COUNT
     # AND the stats carry the database's message, once per attempt

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from testkit import ROOT, Context, call, event, http, load_function, queued, rows, run_sql
+from testkit import ROOT, Context, call, event, http, load_function, queued, queued_event, rows, run_sql
 
 EVENTS = ROOT / "events"
 
@@ -31,7 +31,7 @@ def test_ingest_enqueues_valid_events_and_names_the_field_of_bad_ones(aws: dict[
     sample = json.loads(Path(EVENTS / "platform" / "profiles_added.json").read_text())
     status, body = call(ingest, http("POST", "/v1/events", {"events": [sample, {**sample, "id": "other"}]}))
     assert (status, body) == (202, {"accepted": 2, "messages": 2, "hook_events": 0})
-    assert [json.loads(message)["id"] for message in queued(aws["SyncQueue"])] == [sample["id"], "other"]
+    assert [queued_event(message).id for message in queued(aws["SyncQueue"])] == [sample["id"], "other"]
     # a bad event anywhere in the request: 422 naming it, and nothing enqueued
     status, body = call(
         ingest, http("POST", "/v1/events", {"events": [sample, {**sample, "occurred_at": "yesterday"}]})
@@ -64,10 +64,8 @@ def test_ingest_splits_a_large_event_across_messages(aws: dict[str, str]) -> Non
     big = event("segment.profiles_added", [(f"p{n}", {"CustomID": f"c{n}", "bio": "x" * 2000}) for n in range(400)])
     status, body = call(ingest, http("POST", "/v1/events", big.model_dump(mode="json")))
     assert status == 202 and body["messages"] > 3
-    parts = [json.loads(message) for message in queued(aws["SyncQueue"])]
-    assert sorted(profile["id"] for part in parts for profile in part["profiles"]) == sorted(
-        f"p{n}" for n in range(400)
-    )
+    parts = [queued_event(message) for message in queued(aws["SyncQueue"])]
+    assert sorted(profile.id for part in parts for profile in part.profiles) == sorted(f"p{n}" for n in range(400))
 
 
 def test_api_creates_lists_gets_and_deletes_integrations(aws: dict[str, str], sqlite_url: str) -> None:

@@ -52,9 +52,13 @@ BODIES: dict[str, str] = {
     "a-cleared": one(to_messages(event("segment.cleared", segment=18, event_id="e-a2"))),
     "a-resync": resync("int-a", 17),
     "a-catchup": json.dumps({"kind": "catchup", "integration_id": "int-a", "id": "cu-1", "since": "2026-11-01"}),
-    # An event of A's account and segment that the worker cannot read (a field it does not know).
+    # Events of A's account and segment that the worker cannot read: a field it does not know (a body of an
+    # earlier version, the event as one object), fields that are not an object (a line of a body of today's).
     "a-invalid": json.dumps(
-        {**json.loads(one(to_messages(event("segment.profiles_added", ["p9"], segment=17)))), "extra": 1}
+        {**json.loads(event("segment.profiles_added", ["p9"], segment=17).model_dump_json()), "extra": 1}
+    ),
+    "a-bad-fields": one(to_messages(event("segment.profiles_added", ["p7", "p8"], segment=17))).replace(
+        '{"CustomID":"p8"}', "[1]"
     ),
     "b-added": one(to_messages(event("segment.profiles_added", ["p1"], segment=19))),
     "b-resync": resync("int-b", 19),
@@ -63,7 +67,7 @@ BODIES: dict[str, str] = {
     "garbage": "not json {",
     "array": "[1, 2]",
 }
-OF_A = {"a-added", "a-cleared", "a-resync", "a-catchup", "a-invalid"}
+OF_A = {"a-added", "a-cleared", "a-resync", "a-catchup", "a-invalid", "a-bad-fields"}
 
 
 @dataclass
@@ -114,7 +118,7 @@ def test_list_shows_exactly_the_integrations_messages_and_every_message_stays_re
     assert {queues.key(message.message_id) for message in out.messages} == OF_A
     assert (out.integration_id, out.scanned, out.unreadable, out.complete, out.stopped_by) == (
         "int-a",
-        11,
+        len(BODIES),
         2,
         True,
         None,
@@ -159,6 +163,9 @@ def test_list_describes_each_message(queues: Queues) -> None:
     invalid = by_key["a-invalid"]
     assert (invalid.kind, invalid.segment_id, invalid.profiles) == ("event", 17, 1)
     assert invalid.error is not None and "extra" in invalid.error
+    bad_fields = by_key["a-bad-fields"]
+    assert (bad_fields.kind, bad_fields.segment_id, bad_fields.profiles) == ("event", 17, 2)
+    assert bad_fields.error == "1: Input should be an object"
 
 
 def test_other_integrations_see_only_their_own(queues: Queues) -> None:
@@ -231,7 +238,13 @@ def test_redrive_moves_exactly_the_integrations_messages_with_identical_bodies(q
     out = queues.dead().redrive(A)
 
     # THEN A's messages are on the sync queue, bodies unchanged, and gone from the DLQ
-    assert (out.moved, out.remaining, out.scanned, out.complete, out.stopped_by) == (5, 0, 11, True, None)
+    assert (out.moved, out.remaining, out.scanned, out.complete, out.stopped_by) == (
+        len(OF_A),
+        0,
+        len(BODIES),
+        True,
+        None,
+    )
     assert Counter(body for _, body in drain(queues.sqs, queues.queue)) == bodies_of(OF_A)
     # AND every other message is still in the DLQ, receivable at once
     assert {queues.key(message_id) for message_id, _ in drain(queues.sqs, queues.dlq)} == set(BODIES) - OF_A
@@ -249,7 +262,7 @@ def test_an_event_shared_by_two_integrations_is_redriven_once_for_both(queues: Q
     # GIVEN D, which shares A's account and segment 17
     d = integration("sqlite://", TEMPLATES, id="int-d", account_id=1, segment_ids=[17])
     dead = queues.dead()
-    shared = {"a-added", "a-invalid"}
+    shared = {"a-added", "a-invalid", "a-bad-fields"}
     assert {queues.key(m.message_id) for m in dead.list(d).messages} == shared
 
     # WHEN A's dead letters are redriven, THEN the shared events went back once (the worker applies them for
@@ -292,7 +305,7 @@ def test_messages_the_sync_queue_refuses_stay_in_the_dlq(queues: Queues) -> None
     out = queues.dead(client).redrive(A)
 
     # THEN the others moved, the refused ones are still in the DLQ (visible at once), nothing else changed
-    assert (out.moved, out.remaining, out.complete) == (3, 2, False)
+    assert (out.moved, out.remaining, out.complete) == (len(OF_A) - 2, 2, False)
     assert Counter(body for _, body in drain(queues.sqs, queues.queue)) == bodies_of(OF_A - refused)
     assert {queues.key(message_id) for message_id, _ in drain(queues.sqs, queues.dlq)} == (set(BODIES) - OF_A) | refused
 
@@ -336,7 +349,7 @@ def test_redrive_stops_at_its_limit_and_a_second_call_finishes(queues: Queues) -
     assert len(drain(queues.sqs, queues.queue)) == 2
     # Whatever the first call did not move is visible again at once.
     second = dead.redrive(A, limit=10)
-    assert (second.moved, second.complete, second.stopped_by) == (3, True, None)
+    assert (second.moved, second.complete, second.stopped_by) == (len(OF_A) - 2, True, None)
     assert {queues.key(message_id) for message_id, _ in drain(queues.sqs, queues.dlq)} == set(BODIES) - OF_A
 
 
@@ -351,7 +364,7 @@ def test_large_bodies_go_back_in_batches_within_the_size_limit(queues: Queues) -
 
     out = queues.dead().redrive(A)
 
-    assert (out.moved, out.remaining, out.complete) == (9, 0, True)
+    assert (out.moved, out.remaining, out.complete) == (len(OF_A) + 4, 0, True)
     assert Counter(body for _, body in drain(queues.sqs, queues.queue)) == bodies_of(OF_A) + Counter(big)
 
 

@@ -53,6 +53,32 @@ def test_unreadable_messages_fail_and_are_not_dropped(sqlite_url: str) -> None:
     assert rows(sqlite_url, "SELECT client FROM m") == [("a",)]
 
 
+def test_a_message_whose_fields_do_not_read_fails_alone_and_no_older_change_stands_in(sqlite_url: str) -> None:
+    # GIVEN a batch where a later message adds b and c, and b's fields line is broken
+    worker, stats, integration_id = setup(sqlite_url)
+    older, newer = messages(
+        [event("segment.profiles_added", ["a", "b"], at=1), event("segment.profiles_added", ["b", "c"], at=2)]
+    )
+    broken = QueueMessage(newer.message_id, newer.body.replace('{"CustomID":"b"}', '"b"'))
+
+    report = worker.process([older, broken])
+
+    # THEN only the broken message comes back (and, failing again, goes to the dead-letter queue); a, from the
+    # older message, is applied, but not the older message's b: the broken message holds b's newest word
+    assert report.failed_message_ids == {newer.message_id}
+    assert rows(sqlite_url, "SELECT client FROM m ORDER BY client") == [("a",)]
+    [bucket] = stats.query(integration_id, *EVER)
+    assert bucket.errors == 1 and bucket.last_error == "unreadable message: 0: Input should be an object"
+
+
+def test_a_body_of_an_earlier_version_is_applied(sqlite_url: str) -> None:
+    worker, _, _ = setup(sqlite_url)
+    added = event("segment.profiles_added", ["a", ("b", {"CustomID": "b", "name": "B"})])
+    report = worker.process([QueueMessage("old", added.model_dump_json())])
+    assert (report.profiles, report.failed_message_ids) == (2, set())
+    assert rows(sqlite_url, "SELECT client, name FROM m ORDER BY client") == [("a", None), ("b", "B")]
+
+
 def test_events_for_other_segments_or_accounts_do_nothing_and_paused_integrations_run_nothing(
     sqlite_url: str,
 ) -> None:
@@ -361,11 +387,12 @@ def test_a_failure_while_a_transaction_runs_returns_only_after_it_ended(sqlite_u
 
 def _in_order(events: Sequence[SegmentEvent], batch_size: int, cleared: str | None) -> tuple[list[list[str]], int]:
     """What the worker must send for one batch on a fresh ledger, worked out the plain way: the newest change
-    of each profile where the profile first appears, those older than the clear skipped, the added ones
+    of each profile, in the order of those changes, those older than the clear skipped, the added ones
     then the removed ones, batch_size at a time. The transactions' profiles, and the number skipped."""
     newest: dict[str, tuple[str, str]] = {}
     for item in sorted(events, key=lambda item: item.version):
         for profile in item.profiles:
+            newest.pop(profile.id, None)  # to its newest change's place
             newest[profile.id] = (item.version, item.type.value)
     fresh = {profile_id: change for profile_id, change in newest.items() if cleared is None or change[0] > cleared}
     transactions = []
@@ -376,7 +403,7 @@ def _in_order(events: Sequence[SegmentEvent], batch_size: int, cleared: str | No
 
 
 @pytest.mark.parametrize("seed", range(24))
-def test_a_batch_runs_the_newest_change_of_each_profile_in_the_order_it_first_appears(
+def test_a_batch_runs_the_newest_change_of_each_profile_in_the_order_of_those_changes(
     sqlite_url: str, seed: int
 ) -> None:
     # GIVEN events of a few profiles each, their profiles distinct in half of the cases and repeating in the

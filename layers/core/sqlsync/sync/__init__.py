@@ -19,9 +19,10 @@ if TYPE_CHECKING:
         SyncError,
         UnencodableValueError,
     )
-    from sqlsync.sync.ingest import IngestResult, to_messages
+    from sqlsync.sync.ingest import IngestResult
     from sqlsync.sync.integrations import CachedIntegrations, IntegrationService, check_integration
     from sqlsync.sync.queue import InMemorySink, MessageSink, QueueMessage, SQSSink
+    from sqlsync.sync.wire import to_messages
     from sqlsync.sync.worker import SyncReport, SyncWorker
 
 _MODULES = {
@@ -31,7 +32,6 @@ _MODULES = {
     "SyncError": "exceptions",
     "UnencodableValueError": "exceptions",
     "IngestResult": "ingest",
-    "to_messages": "ingest",
     "CachedIntegrations": "integrations",
     "IntegrationService": "integrations",
     "check_integration": "integrations",
@@ -41,6 +41,7 @@ _MODULES = {
     "SQSSink": "queue",
     "SyncReport": "worker",
     "SyncWorker": "worker",
+    "to_messages": "wire",
 }
 
 

@@ -42,10 +42,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from sqlsync.models.deadletters import DeadLetterKind, DeadLetterOut, DeadLettersOut, RedriveOut, StopReason
-from sqlsync.models.events import ResyncRequest, SegmentEvent
+from sqlsync.models.events import ResyncRequest
 from sqlsync.models.integrations import Integration
 from sqlsync.sync.exceptions import SyncError
 from sqlsync.sync.queue import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES
+from sqlsync.sync.wire import EVENT_KIND, QueuedEvent, UnreadableBody, decode, describe
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -424,9 +425,9 @@ def _letter(message: MessageTypeDef) -> _Letter:
 
 
 def _read_body(body: str) -> _Reading:
-    """Whose a sync-queue body is, and whether the worker can read it."""
+    """Whose a sync-queue body is, and whether the worker can read it (sqlsync.sync.wire)."""
     try:
-        data = json.loads(body)
+        data = json.loads(body.partition("\n")[0])  # the envelope, or an earlier version's whole body
     except ValueError:
         return _Reading("unreadable", error="not JSON")
     if not isinstance(data, dict):
@@ -435,25 +436,32 @@ def _read_body(body: str) -> _Reading:
     if isinstance(kind, str) and isinstance(integration_id, str):
         return _request(data, kind, integration_id)
     try:
-        event = SegmentEvent.model_validate(data)
-    except ValidationError as exc:
+        queued = decode(body)
+        if not isinstance(queued, QueuedEvent):
+            raise UnreadableBody("a request that names no integration")
+        queued.fields()
+    except (ValidationError, UnreadableBody) as exc:
         # Not an event the worker can read; if its envelope still says whose it is, it is theirs.
-        segment = data.get("segment")
-        account_id, segment_id = data.get("account_id"), segment.get("id") if isinstance(segment, dict) else None
+        facts = data.get("event") if kind == EVENT_KIND else data
+        facts = facts if isinstance(facts, dict) else {}
+        segment = facts.get("segment")
+        account_id, segment_id = facts.get("account_id"), segment.get("id") if isinstance(segment, dict) else None
         if _is_int(account_id) and _is_int(segment_id):
-            database = data.get("database")
+            database = facts.get("database")
             database_id = database.get("id") if isinstance(database, dict) else None
+            profiles = data.get("profile_ids") if kind == EVENT_KIND else facts.get("profiles")
             return _Reading(
                 "event",
                 account_id=account_id,
                 segment_id=segment_id,
                 database_id=database_id if _is_int(database_id) else None,
-                event_id=_str_or_none(data.get("id")),
-                type=_str_or_none(data.get("type")),
-                profiles=len(profiles) if isinstance(profiles := data.get("profiles"), list) else None,
-                error=_summary(exc),
+                event_id=_str_or_none(facts.get("id")),
+                type=_str_or_none(facts.get("type")),
+                profiles=len(profiles) if isinstance(profiles, list) else None,
+                error=describe(exc),
             )
-        return _Reading("unreadable", error=_summary(exc))
+        return _Reading("unreadable", error=describe(exc))
+    event = queued.event
     return _Reading(
         "event",
         account_id=event.account_id,
@@ -461,7 +469,7 @@ def _read_body(body: str) -> _Reading:
         database_id=event.database.id if event.database is not None else None,
         event_id=event.id,
         type=event.type.value,
-        profiles=len(event.profiles),
+        profiles=len(queued.profile_ids),
     )
 
 
@@ -471,7 +479,7 @@ def _request(data: dict[str, Any], kind: str, integration_id: str) -> _Reading:
         try:
             ResyncRequest.model_validate(data)
         except ValidationError as exc:
-            error = _summary(exc)
+            error = describe(exc)
     segment_id = data.get("segment_id")
     return _Reading(
         "request",
@@ -489,11 +497,3 @@ def _is_int(value: object) -> bool:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _summary(exc: ValidationError) -> str:
-    """The first errors by location, without the values (a body may carry personal data)."""
-    errors = exc.errors(include_url=False, include_input=False, include_context=False)
-    parts = [f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}" for error in errors[:3]]
-    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-    return "; ".join(parts) + more

@@ -1,8 +1,8 @@
 """Ingest: validated platform events -> queue messages, each under the SQS size limit.
 
 An event with many profiles is split into several messages that carry the same event id, type, time and
-segment and a part of the profiles; the worker treats each part on its own. Validation of the whole
-request happens before the first message is sent, so a bad request enqueues nothing.
+segment and a part of the profiles (sqlsync.sync.wire); the worker treats each part on its own. Validation of
+the whole request happens before the first message is sent, so a bad request enqueues nothing.
 
 Order and device events are not queued: ingest keeps them itself (CustomerRecords), after everything else is
 checked and before anything is sent. Each one's customer is resolved first, for all of them, so that ids of two
@@ -12,19 +12,17 @@ that export it (ActivityLog, given by the caller only then).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from pydantic_core import PydanticSerializationError
 
 from sqlsync.customers.exceptions import CustomerError
 from sqlsync.models.devices import DeviceEvent
 from sqlsync.models.events import SegmentEvent
 from sqlsync.models.orders import OrderEvent
-from sqlsync.sync.exceptions import IngestFieldError, PayloadTooLargeError, UnencodableValueError
-from sqlsync.sync.queue import MAX_MESSAGE_BYTES, MessageSink
+from sqlsync.sync.exceptions import IngestFieldError, PayloadTooLargeError
+from sqlsync.sync.queue import MessageSink
+from sqlsync.sync.wire import to_messages
 
 if TYPE_CHECKING:
     from sqlsync.customers.activity import ActivityLog
@@ -32,8 +30,6 @@ if TYPE_CHECKING:
     from sqlsync.hooks.fanout import HookFanout
     from sqlsync.models.hooks import ActivityEvent
 
-# Room for the envelope (event fields) and for SQS attributes within the 256 KiB limit.
-MESSAGE_BUDGET = MAX_MESSAGE_BYTES - 8 * 1024
 MAX_ORDER_BYTES = 350 * 1024
 """An order's JSON, kept in one DynamoDB item (400 KB with its other attributes)."""
 MAX_RECORDS_PER_REQUEST = 100
@@ -89,38 +85,6 @@ class CustomerRecords:
                 record = DeviceRecord(device.device_id, home, event.version, device.model_dump(mode="json"), now, now)
                 devices += self.customers.store.put_device(event.account_id, record)
         return orders, devices
-
-
-def to_messages(event: SegmentEvent, budget: int = MESSAGE_BUDGET) -> list[str]:
-    """The event as one or more JSON bodies, each at most `budget` bytes."""
-    envelope = event.model_dump(mode="json", exclude={"profiles"})
-    head = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"profiles":['
-    if not event.profiles:
-        return [head + "]}"]
-    room = budget - len(head.encode()) - 2
-    messages: list[str] = []
-    parts: list[str] = []
-    used = 0
-    for index, profile in enumerate(event.profiles):
-        try:
-            # Typed strings are checked by pydantic; free-form field values are only caught here.
-            part = profile.model_dump_json()
-        except PydanticSerializationError:
-            raise UnencodableValueError(
-                f"profiles[{index}].fields", "contains text that is not valid Unicode"
-            ) from None
-        size = len(part.encode()) + 1
-        if size > room:
-            raise PayloadTooLargeError(
-                f"profiles[{index}]", f"profile {profile.id!r} is {size} bytes; one profile may take at most {room}"
-            )
-        if parts and used + size > room:
-            messages.append(head + ",".join(parts) + "]}")
-            parts, used = [], 0
-        parts.append(part)
-        used += size
-    messages.append(head + ",".join(parts) + "]}")
-    return messages
 
 
 def ingest(

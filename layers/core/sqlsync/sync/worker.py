@@ -3,10 +3,13 @@
 For each (integration, segment) of a batch, events are taken in version order. Profile events are
 collapsed to the newest change per profile, checked against the membership ledger (a conditional write
 per profile: an older event never overwrites a newer one), chunked by the integration's batch size,
-rendered and executed in one transaction per chunk. A chunk that fails on its data is bisected until the
-failing profiles are isolated; a target that is down fails the whole chunk for a later retry. After a
-commit the ledger is read again: a profile whose entry moved on while we ran (another worker, a clear)
-is applied again from the ledger's current state, so the last SQL to commit is always the newest.
+rendered and executed in one transaction per chunk. The collapse needs only the messages' envelopes: a
+message's fields are read when its profiles' turn comes, while the transaction before them runs.
+
+A chunk that fails on its data is bisected until the failing profiles are isolated; a target that is down
+fails the whole chunk for a later retry. After a commit the ledger is read again: a profile whose entry
+moved on while we ran (another worker, a clear) is applied again from the ledger's current state, so the
+last SQL to commit is always the newest.
 
 A paused integration runs nothing: its events are claimed in the ledger all the same and the segment is
 marked pending; the catch-up request queued on resume applies what the ledger holds from the mark on,
@@ -19,7 +22,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -47,6 +50,7 @@ from sqlsync.sync.catchup import config_version, flush_message, stamp
 from sqlsync.sync.exceptions import EnqueueError
 from sqlsync.sync.queue import MessageSink, QueueMessage
 from sqlsync.sync.targets import TargetResolver, target_key
+from sqlsync.sync.wire import QueuedEvent, UnreadableBody, decode, describe
 from sqlsync.template import CompiledTemplate, compile_template
 
 logger = logging.getLogger(__name__)
@@ -63,7 +67,7 @@ _STATE_EVENT: dict[MembershipState, EventType] = {
 
 class Change(NamedTuple):
     """The newest change of one profile in this batch, and the message that carried it (a tuple: one
-    is made per profile, on the hot path)."""
+    is made per profile, on the hot path). Chunks are made of changes of one state."""
 
     profile_id: str
     version: str
@@ -120,7 +124,7 @@ class SyncWorker:
 
     def _process(self, messages: Sequence[QueueMessage]) -> SyncReport:
         report = SyncReport()
-        groups: dict[tuple[str, int], list[tuple[SegmentEvent, str]]] = defaultdict(list)
+        groups: dict[tuple[str, int], list[tuple[QueuedEvent, str]]] = defaultdict(list)
         by_id: dict[str, Integration] = {}
         requests: list[tuple[ResyncRequest | CatchUpRequest, str]] = []
         for message in messages:
@@ -128,15 +132,16 @@ class SyncWorker:
             if parsed is None:
                 # Never dropped: it goes back, and after maxReceiveCount to the dead-letter queue.
                 report.failed_message_ids.add(message.message_id)
-            elif not isinstance(parsed, SegmentEvent):
+            elif not isinstance(parsed, QueuedEvent):
                 requests.append((parsed, message.message_id))
             else:
-                for integration in self.integrations(parsed.account_id):
+                event = parsed.event
+                for integration in self.integrations(event.account_id):
                     # A paused integration's events are grouped too: its run holds them (see _SegmentRun).
-                    database_id = parsed.database.id if parsed.database is not None else None
-                    if integration.covers(parsed.account_id, parsed.segment.id, database_id):
+                    database_id = event.database.id if event.database is not None else None
+                    if integration.covers(event.account_id, event.segment.id, database_id):
                         by_id[integration.id] = integration
-                        groups[(integration.id, parsed.segment.id)].append((parsed, message.message_id))
+                        groups[(integration.id, event.segment.id)].append((parsed, message.message_id))
         down: set[str] = set()
         deltas: dict[str, StatsDelta] = defaultdict(StatsDelta)
         for (integration_id, segment_id), items in groups.items():
@@ -234,18 +239,12 @@ class SyncWorker:
         _merge(report, run, deltas)
 
 
-def _parse(message: QueueMessage) -> SegmentEvent | ResyncRequest | CatchUpRequest | None:
+def _parse(message: QueueMessage) -> QueuedEvent | ResyncRequest | CatchUpRequest | None:
     """The message's event or request; None (logged) when unreadable."""
     try:
-        # Requests are written by model_dump_json, so they start like this; checked by prefix so that the
-        # hot path parses each event once.
-        if message.body.startswith('{"kind":"resync"'):
-            return ResyncRequest.model_validate_json(message.body)
-        if message.body.startswith('{"kind":"catchup"'):
-            return CatchUpRequest.model_validate_json(message.body)
-        return SegmentEvent.model_validate_json(message.body)
-    except ValidationError as exc:
-        logger.error("unreadable message %s: %s", message.message_id, exc.errors()[:3])
+        return decode(message.body)
+    except (ValidationError, UnreadableBody) as exc:
+        logger.error("unreadable message %s: %s", message.message_id, describe(exc))
         return None
 
 
@@ -304,44 +303,80 @@ class _SegmentRun:
 
     # Flow --------------------------------------------------------------------------------
 
-    def run(self, items: list[tuple[SegmentEvent, str]]) -> None:
+    def run(self, items: list[tuple[QueuedEvent, str]]) -> None:
         if self.gathering:
-            changes = sum(len(event.profiles) for event, _ in items if event.type.carries_profiles)
+            changes = sum(len(queued.profile_ids) for queued, _ in items if queued.event.type.carries_profiles)
             self.gathering = changes < self.integration.batch_size
             self.holding = self.gathering
-        pending: dict[str, Change] = {}
-        for event, message_id in sorted(items, key=lambda item: item[0].version):
-            if event.type.carries_profiles:
-                state: MembershipState = "in" if event.type is EventType.PROFILES_ADDED else "out"
-                version = event.version
-                for profile in event.profiles:
-                    # Sorted by version, so a later change of the same profile replaces an earlier one.
-                    pending[profile.id] = Change(profile.id, version, state, profile.fields, message_id, event)
+        profile_events: list[tuple[QueuedEvent, str]] = []
+        for queued, message_id in sorted(items, key=lambda item: item[0].version):
+            if queued.event.type.carries_profiles:
+                profile_events.append((queued, message_id))
                 continue
-            self.apply_profiles(list(pending.values()))
-            pending.clear()
-            self.apply_segment_event(event, message_id)
-        self.apply_profiles(list(pending.values()))
+            self.apply_profiles(profile_events)
+            profile_events = []
+            self.apply_segment_event(queued.event, message_id)
+        self.apply_profiles(profile_events)
         if self.holding and self.mark_held(items) and self.gathering:
             self.start_flush_timer(items)
 
-    def fail_all(self, items: list[tuple[SegmentEvent, str]], message: str) -> None:
+    def fail_all(self, items: list[tuple[QueuedEvent, str]], message: str) -> None:
         self.failed.update(message_id for _, message_id in items)
         self.errors.append(message)
 
-    def apply_profiles(self, changes: list[Change]) -> None:
-        if not changes:
+    def apply_profiles(self, profile_events: list[tuple[QueuedEvent, str]]) -> None:
+        """Apply the newest change of each profile of these events (in version order, no other event
+        between them)."""
+        if not any(queued.profile_ids for queued, _ in profile_events):
             return
         cleared = self.ledger.get_cleared(self.integration.id, self.segment_id)
-        fresh = [change for change in changes if cleared is None or change.version > cleared]
-        self.skipped += len(changes) - len(fresh)
+        parts = self.newest_changes(profile_events, cleared)
         if self.holding:
-            claimed = self.claim(fresh)
-            self.held += len(claimed)
-            for change in claimed:
-                self.note_held(change.version)
+            for part in parts:
+                claimed = self.claim(part)
+                self.held += len(claimed)
+                for change in claimed:
+                    self.note_held(change.version)
             return
-        self.apply_chunks(self.chunks(fresh, self.claim))
+        self.apply_chunks(self.chunks(parts, self.claim))
+
+    def newest_changes(
+        self, profile_events: list[tuple[QueuedEvent, str]], cleared: str | None
+    ) -> Iterator[list[Change]]:
+        """Message by message, the changes that are their profile's newest in these events and newer than
+        the last clear (the others are skipped). A message's fields are read only when it is its turn, so
+        that reading them overlaps the transaction before (see apply_chunks); one that cannot be read fails
+        its message, to be retried."""
+        newest: dict[str, int] = {}  # profile id -> position of its newest change, counted over all events
+        position = 0
+        for queued, _ in profile_events:
+            # Sorted by version, so a later change of the same profile replaces an earlier one.
+            newest.update(zip(queued.profile_ids, range(position, position + len(queued.profile_ids)), strict=True))
+            position += len(queued.profile_ids)
+        collapsed = len(newest) < position
+        position = 0
+        for queued, message_id in profile_events:
+            ids = queued.profile_ids
+            start, position = position, position + len(ids)
+            kept = (
+                [index for index, profile_id in enumerate(ids, start) if newest[profile_id] == index]
+                if collapsed
+                else None
+            )
+            if cleared is not None and queued.version <= cleared:
+                self.skipped += len(ids) if kept is None else len(kept)
+                continue
+            try:
+                fields = queued.fields()
+            except (ValidationError, UnreadableBody) as exc:
+                self.record_failure(message_id, f"unreadable message: {describe(exc)}")
+                continue
+            event, version = queued.event, queued.version
+            state: MembershipState = "in" if event.type is EventType.PROFILES_ADDED else "out"
+            if kept is None:
+                yield [Change(p, version, state, f, message_id, event) for p, f in zip(ids, fields, strict=True)]
+            else:
+                yield [Change(ids[i - start], version, state, fields[i - start], message_id, event) for i in kept]
 
     def claim(self, changes: list[Change]) -> list[Change]:
         """The changes whose ledger claim succeeded (the others are older than the ledger: skipped)."""
@@ -394,7 +429,7 @@ class _SegmentRun:
         self.held_events.append((kind, event.version))
         self.note_held(event.version)
 
-    def mark_held(self, items: list[tuple[SegmentEvent, str]]) -> bool:
+    def mark_held(self, items: list[tuple[QueuedEvent, str]]) -> bool:
         """Mark the segment pending from the oldest change held, after every claim of the run; False when
         there was nothing to mark or the mark was refused (the messages then go back)."""
         if self.held_since is None:
@@ -414,7 +449,7 @@ class _SegmentRun:
         self.held = 0
         return False
 
-    def start_flush_timer(self, items: list[tuple[SegmentEvent, str]]) -> None:
+    def start_flush_timer(self, items: list[tuple[QueuedEvent, str]]) -> None:
         """Send the flush of the gathered batch, delayed by the batch_timeout, unless one is on its way
         (it applies these changes too: they are marked before the timer is looked at)."""
         assert self.worker.queue is not None  # `gathering` says so
@@ -526,7 +561,7 @@ class _SegmentRun:
 
     def apply_ledger(self, changes: Sequence[Change], count: bool = True) -> None:
         """Apply changes in chunks, each bisected on bad rows and checked again after its commit."""
-        self.apply_chunks(self.chunks(changes), count)
+        self.apply_chunks(self.chunks(_by_state(changes)), count)
 
     def apply_chunks(self, chunks: Iterator[list[Change]], count: bool = True) -> None:
         """Execute the chunks in order, one transaction at a time, pipelined: while a chunk's transaction
@@ -617,23 +652,32 @@ class _SegmentRun:
         return self.execute_bisecting(chunk[:middle]) + self.execute_bisecting(chunk[middle:])
 
     def chunks(
-        self, changes: Sequence[Change], claim: Callable[[list[Change]], list[Change]] | None = None
+        self, parts: Iterable[list[Change]], claim: Callable[[list[Change]], list[Change]] | None = None
     ) -> Iterator[list[Change]]:
-        """Chunks of at most batch_size changes, each of one state (one template per chunk). With `claim`, a
-        chunk's worth is claimed as the chunks are asked for and only what it keeps goes on: the claims of the
-        next chunk run while the pipeline executes this one."""
+        """Chunks of at most batch_size changes, each of one state (one template per chunk), from parts of
+        one state each, read as the chunks are asked for: the added profiles' chunks as they fill, the
+        removed ones' after them. With `claim`, a chunk's worth is claimed at a time and only what it keeps
+        goes on: the claims of the next chunk run while the pipeline executes this one."""
         size = self.integration.batch_size
+        unclaimed: dict[MembershipState, list[Change]] = {"in": [], "out": []}
+        ready: dict[MembershipState, list[Change]] = {"in": [], "out": []}
+        for part in parts:
+            if not part:
+                continue
+            state = part[0].state
+            waiting = unclaimed[state] + part
+            while len(waiting) >= size:
+                ready[state] += waiting[:size] if claim is None else claim(waiting[:size])
+                waiting = waiting[size:]
+            unclaimed[state] = waiting
+            while len(ready["in"]) >= size:
+                yield ready["in"][:size]
+                ready["in"] = ready["in"][size:]
         for state in ("in", "out"):
-            same_state = [change for change in changes if change.state == state]
-            ready: list[Change] = []
-            for start in range(0, len(same_state), size):
-                part = same_state[start : start + size]
-                ready += part if claim is None else claim(part)
-                if len(ready) >= size:
-                    yield ready[:size]
-                    ready = ready[size:]
-            if ready:
-                yield ready
+            waiting = unclaimed[state]
+            last = ready[state] + (waiting if claim is None or not waiting else claim(waiting))
+            for start in range(0, len(last), size):
+                yield last[start : start + size]
 
     def render(self, chunk: list[Change]) -> list[str]:
         template_text = self.integration.templates.for_event(_STATE_EVENT[chunk[0].state])
@@ -674,7 +718,7 @@ class _SegmentRun:
         for _ in range(RECONCILE_ROUNDS):
             if not redo:
                 return
-            applied = [change for chunk in self.chunks(redo) for change in self.execute_bisecting(chunk)]
+            applied = [change for chunk in self.chunks(_by_state(redo)) for change in self.execute_bisecting(chunk)]
             redo = self.moved_on(applied)
         if redo:
             logger.warning(
@@ -719,6 +763,10 @@ def _held_under_mark(pending: Pending | None) -> Pending | None:
         clear=pending.clear if pending.clear is not None and pending.clear.version >= pending.since else None,
         upsert=pending.upsert if pending.upsert is not None and pending.upsert.version >= pending.since else None,
     )
+
+
+def _by_state(changes: Sequence[Change]) -> list[list[Change]]:
+    return [[change for change in changes if change.state == state] for state in ("in", "out")]
 
 
 def _as_change(entry: Membership, message_id: str, event: SegmentEvent) -> Change:

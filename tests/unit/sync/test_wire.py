@@ -1,0 +1,163 @@
+"""Sync-queue bodies: an envelope line and a line of fields per profile, split under the SQS limit, read back
+whole; earlier versions' bodies still read; a body whose lines do not match its envelope refused."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from sqlsync.models import SegmentEvent
+from sqlsync.models.events import CatchUpRequest, ResyncRequest
+from sqlsync.sync import PayloadTooLargeError, UnencodableValueError, to_messages
+from sqlsync.sync.queue import MAX_MESSAGE_BYTES
+from sqlsync.sync.wire import QueuedEvent, UnreadableBody, decode, describe
+from testkit import BASE_TIME, event, queued_event
+
+
+def read_back(body: str) -> SegmentEvent:
+    queued = decode(body)
+    assert isinstance(queued, QueuedEvent) and queued.version == queued.event.version
+    return queued_event(body)
+
+
+def test_a_small_event_is_one_message_that_reads_back_equal() -> None:
+    original = event("segment.profiles_added", ["a", ("b", {"x": 1.5, "y": [1, "z"], "n": None, "s": "line\nbreak"})])
+    [body] = to_messages(original)
+    assert read_back(body) == original
+    head, *lines = body.split("\n")
+    assert json.loads(head)["profile_ids"] == ["a", "b"] and len(lines) == 2
+
+
+def test_an_event_without_profiles_is_its_envelope_alone() -> None:
+    original = event("segment.cleared")
+    [body] = to_messages(original)
+    assert "\n" not in body and read_back(body) == original
+
+
+def test_a_large_event_is_split_by_profiles_under_the_limit_and_nothing_is_lost() -> None:
+    profiles = [(f"p-{n}", {"CustomID": f"c-{n}", "bio": "é" * 900}) for n in range(1200)]
+    original = event("segment.profiles_added", profiles)
+    bodies = to_messages(original)
+    assert len(bodies) > 4
+    assert all(len(body.encode()) <= MAX_MESSAGE_BYTES for body in bodies)
+    parts = [read_back(body) for body in bodies]
+    assert {(part.id, part.type, part.occurred_at, part.segment) for part in parts} == {
+        (original.id, original.type, original.occurred_at, original.segment)
+    }
+    assert [profile for part in parts for profile in part.profiles] == original.profiles
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+_json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    profiles=st.lists(
+        st.tuples(_text.filter(bool), st.dictionaries(_text, _json_value, max_size=4)), min_size=0, max_size=12
+    ),
+    budget=st.integers(min_value=900, max_value=4000),
+)
+def test_any_profiles_read_back_in_order_from_bodies_within_the_budget(
+    profiles: list[tuple[str, dict[str, Any]]], budget: int
+) -> None:
+    # GIVEN hostile ids and fields (quotes, line breaks, any Unicode, nesting) and a small budget
+    original = event("segment.profiles_added", profiles)
+    try:
+        bodies = to_messages(original, budget=budget)
+    except PayloadTooLargeError:
+        return  # one profile alone is over this budget: refused, as the next test checks
+    # THEN every body keeps to the budget and together they hold every profile, in order
+    assert all(len(body.encode()) <= budget for body in bodies)
+    assert [p for body in bodies for p in read_back(body).profiles] == original.profiles
+
+
+def test_a_profile_over_the_budget_is_refused_naming_it() -> None:
+    with pytest.raises(PayloadTooLargeError, match=r"^profiles\[1\]: profile 'big' is \d+ bytes"):
+        to_messages(event("segment.profiles_added", ["ok", ("big", {"blob": "x" * 2000})]), budget=1500)
+
+
+def test_text_that_is_not_valid_unicode_is_refused_naming_the_profile() -> None:
+    bad = event("segment.profiles_added", ["ok", ("p", {"name": "\ud800"})])
+    with pytest.raises(UnencodableValueError, match=r"profiles\[1\]\.fields: contains text that is not valid Unicode"):
+        to_messages(bad)
+
+
+def test_a_body_of_an_earlier_version_is_read() -> None:
+    original = event("segment.profiles_removed", ["a", ("b", {"x": 1})])
+    queued = decode(original.model_dump_json())
+    assert isinstance(queued, QueuedEvent)
+    assert (queued.event, queued.version, queued.profile_ids) == (original, original.version, ["a", "b"])
+    assert queued.fields() == [{"CustomID": "a"}, {"x": 1}]
+
+
+def test_requests_are_read() -> None:
+    resync = ResyncRequest(id="r", integration_id="i", account_id=1, segment_id=17, requested_at=BASE_TIME)
+    catch_up = CatchUpRequest(
+        id="c", integration_id="i", account_id=1, segment_id=17, requested_at=BASE_TIME, resumed_at=BASE_TIME
+    )
+    assert decode(resync.model_dump_json()) == resync
+    assert decode(catch_up.model_dump_json()) == catch_up
+
+
+def _body(profile_ids: list[str], *lines: str, event_extra: dict[str, Any] | None = None) -> str:
+    envelope = json.loads(to_messages(event("segment.profiles_added"))[0])
+    envelope["event"].update(event_extra or {})
+    envelope["profile_ids"] = profile_ids
+    return "\n".join([json.dumps(envelope, separators=(",", ":")), *lines])
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        # lines and ids that do not match are refused when read, before any profile is used
+        (_body(["a", "b"], '{"x":1}'), "2 profile ids but a different number of lines"),
+        (_body(["a"], '{"x":1}', '{"y":2}'), "1 profile ids but a different number of lines"),
+        (_body([], '{"x":1}'), "0 profile ids but a different number of lines"),
+        ('{"kind":"mystery","id":"x"}', "a kind of message this worker does not know"),
+    ],
+)
+def test_a_body_whose_parts_do_not_match_is_unreadable(body: str, error: str) -> None:
+    with pytest.raises(UnreadableBody, match=error):
+        decode(body)
+
+
+def test_an_envelope_with_profiles_in_it_is_refused() -> None:
+    with pytest.raises(ValidationError, match="profiles go on the lines after the envelope"):
+        decode(_body([], event_extra={"profiles": [{"id": "a", "fields": {}}]}))
+
+
+@pytest.mark.parametrize(
+    ("lines", "error"),
+    [
+        (['{"x":1}', "[1]"], r"^1: Input should be an object$"),  # fields are a JSON object
+        (['{"x":1}', '{"y":'], "Invalid JSON"),
+        (['{"x":1},{"y":2}', "{}"], "2 profile ids but 3 fields"),  # two objects on one line
+    ],
+)
+def test_fields_that_do_not_read_are_refused_when_read(lines: list[str], error: str) -> None:
+    # GIVEN a body whose envelope reads: its fields are only read when the worker comes to them
+    queued = decode(_body(["a", "b"], *lines))
+    assert isinstance(queued, QueuedEvent)
+    with pytest.raises((ValidationError, UnreadableBody)) as raised:
+        queued.fields()
+    assert re.search(error, describe(raised.value))
+
+
+def test_describe_names_where_without_the_values() -> None:
+    with pytest.raises(ValidationError) as raised:
+        decode(_body([], event_extra={"account_id": "secret-value"}))
+    assert (
+        describe(raised.value)
+        == "event.account_id: Input should be a valid integer, unable to parse string as an integer"
+    )
