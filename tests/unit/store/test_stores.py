@@ -221,6 +221,27 @@ def test_claim_stores_an_entry_with_its_fields(ledger: LedgerStore) -> None:
     assert ledger.get_members("i-1", 7, ["p-1"]) == {"p-1": entry}
 
 
+def test_claim_keeps_the_fields_json_it_is_given_instead_of_encoding_the_fields_again(ledger: LedgerStore) -> None:
+    # GIVEN claims that bring their fields' JSON text along (as the sync queue carried it), one alone
+    fields = {"score": 0.1, "name": "Пётр"}
+    ledger.claim_many(
+        "i-1",
+        7,
+        [
+            Membership("p-1", version(1), "in", fields, '{"score":0.1,"name":"Пётр"}'),
+            Membership("p-2", version(1), "in", {"told": "apart"}, '{"kept":"as given"}'),
+        ],
+    )
+    ledger.claim("i-1", 7, Membership("p-3", version(1), "out", {}, '{"alone":1}'))
+
+    # THEN the text is what the ledger keeps (the second shows it is not encoded from `fields`)
+    assert ledger.get_members("i-1", 7, ["p-1", "p-2", "p-3"]) == {
+        "p-1": Membership("p-1", version(1), "in", fields),
+        "p-2": Membership("p-2", version(1), "in", {"kept": "as given"}),
+        "p-3": Membership("p-3", version(1), "out", {"alone": 1}),
+    }
+
+
 def test_claim_refuses_an_older_version_and_returns_the_newer_entry(ledger: LedgerStore) -> None:
     # GIVEN a profile claimed at second 5
     newer = Membership("p-1", version(5), "in", {"n": 5})

@@ -117,19 +117,9 @@ def _body(profile_ids: list[str], *lines: str, event_extra: dict[str, Any] | Non
     return "\n".join([json.dumps(envelope, separators=(",", ":")), *lines])
 
 
-@pytest.mark.parametrize(
-    ("body", "error"),
-    [
-        # lines and ids that do not match are refused when read, before any profile is used
-        (_body(["a", "b"], '{"x":1}'), "2 profile ids but a different number of lines"),
-        (_body(["a"], '{"x":1}', '{"y":2}'), "1 profile ids but a different number of lines"),
-        (_body([], '{"x":1}'), "0 profile ids but a different number of lines"),
-        ('{"kind":"mystery","id":"x"}', "a kind of message this worker does not know"),
-    ],
-)
-def test_a_body_whose_parts_do_not_match_is_unreadable(body: str, error: str) -> None:
-    with pytest.raises(UnreadableBody, match=error):
-        decode(body)
+def test_a_kind_of_message_not_known_is_unreadable() -> None:
+    with pytest.raises(UnreadableBody, match="a kind of message this worker does not know"):
+        decode('{"kind":"mystery","id":"x"}')
 
 
 def test_an_envelope_with_profiles_in_it_is_refused() -> None:
@@ -138,20 +128,35 @@ def test_an_envelope_with_profiles_in_it_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("lines", "error"),
+    ("ids", "lines", "error"),
     [
-        (['{"x":1}', "[1]"], r"^1: Input should be an object$"),  # fields are a JSON object
-        (['{"x":1}', '{"y":'], "Invalid JSON"),
-        (['{"x":1},{"y":2}', "{}"], "2 profile ids but 3 fields"),  # two objects on one line
+        (["a", "b"], ['{"x":1}', "[1]"], r"^1: Input should be an object$"),  # fields are a JSON object
+        (["a", "b"], ['{"x":1}', '{"y":'], "Invalid JSON"),
+        # ids and lines that do not match
+        (["a", "b"], ['{"x":1}'], "^2 profile ids but 1 lines of fields$"),
+        (["a"], ['{"x":1}', '{"y":2}'], "^1 profile ids but 2 lines of fields$"),
+        ([], ['{"x":1}'], "^0 profile ids but 1 lines of fields$"),
+        (["a", "b"], ['{"x":1},{"y":2}', "{}"], "^2 lines of fields but 3 objects$"),  # two on one line
+        (["a", "b"], ['{"x":[1', "2]}"], "^2 lines of fields but 1 objects$"),  # one over two lines
     ],
 )
-def test_fields_that_do_not_read_are_refused_when_read(lines: list[str], error: str) -> None:
+def test_fields_that_do_not_read_are_refused_when_read(ids: list[str], lines: list[str], error: str) -> None:
     # GIVEN a body whose envelope reads: its fields are only read when the worker comes to them
-    queued = decode(_body(["a", "b"], *lines))
+    queued = decode(_body(ids, *lines))
     assert isinstance(queued, QueuedEvent)
     with pytest.raises((ValidationError, UnreadableBody)) as raised:
-        queued.fields()
+        queued.read()
     assert re.search(error, describe(raised.value))
+
+
+def test_each_profiles_fields_are_read_with_their_text_as_queued() -> None:
+    # The text goes to the ledger as it is: no second encoding per profile.
+    [body] = to_messages(event("segment.profiles_added", [("a", {"x": 1.5, "s": "é\n"}), ("b", {})]))
+    queued = decode(body)
+    assert isinstance(queued, QueuedEvent)
+    fields, texts = queued.read()
+    assert fields == [{"x": 1.5, "s": "é\n"}, {}]
+    assert texts is not None and [json.loads(text) for text in texts] == fields
 
 
 def test_describe_names_where_without_the_values() -> None:

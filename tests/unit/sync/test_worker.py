@@ -244,6 +244,35 @@ class _CollectorWatchingLedger(InMemoryLedgerStore):
         return super().claim_many(integration_id, segment_id, memberships)
 
 
+class _TextRecordingLedger(InMemoryLedgerStore):
+    """Notes the fields' JSON text each claim brings along."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: dict[str, str | None] = {}
+
+    def claim_many(
+        self, integration_id: str, segment_id: int, memberships: Sequence[MembershipLike]
+    ) -> list[Membership | None]:
+        self.texts.update((m.profile_id, m.fields_json) for m in memberships)
+        return super().claim_many(integration_id, segment_id, memberships)
+
+
+def test_the_ledger_is_given_each_profiles_fields_as_queued(sqlite_url: str) -> None:
+    run_sql(sqlite_url, "CREATE TABLE m (seg int, client text, name text, PRIMARY KEY (seg, client))")
+    config = integration(sqlite_url, TEMPLATES)
+    ledger = _TextRecordingLedger()
+    worker = SyncWorker(lambda account_id: [config], ledger, InMemoryStatsStore())
+    [message] = messages([event("segment.profiles_added", ["a", ("b", {"CustomID": "b", "name": "Zoë"})])])
+    old = event("segment.profiles_added", ["c"], at=5)
+
+    worker.process([message, QueueMessage("old", old.model_dump_json())])
+
+    # The lines of today's body go as they are; a body of an earlier version has none, the store encodes
+    assert ledger.texts == {"a": '{"CustomID":"a"}', "b": '{"CustomID":"b","name":"Zoë"}', "c": None}
+    assert message.body.endswith('\n{"CustomID":"a"}\n{"CustomID":"b","name":"Zoë"}')
+
+
 def test_the_cyclic_collector_is_held_only_during_a_batch(sqlite_url: str) -> None:
     run_sql(sqlite_url, "CREATE TABLE m (seg int, client text, name text, PRIMARY KEY (seg, client))")
     config = integration(sqlite_url, TEMPLATES)

@@ -39,6 +39,9 @@ class Membership(NamedTuple):
     version: str
     state: MembershipState
     fields: Mapping[str, Any] = MappingProxyType({})
+    fields_json: str | None = None
+    """The fields as JSON text when the caller has it (as queued): the store keeps it instead of encoding
+    `fields` again."""
 
 
 class MembershipLike(Protocol):
@@ -53,6 +56,8 @@ class MembershipLike(Protocol):
     def state(self) -> MembershipState: ...
     @property
     def fields(self) -> Mapping[str, Any]: ...
+    @property
+    def fields_json(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -375,7 +375,7 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
             {
                 "version": membership.version,
                 "state": membership.state,
-                "fields": dump_fields(membership.fields),
+                "fields": dump_fields(membership.fields) if membership.fields_json is None else membership.fields_json,
             },
         )
         return None if stored is None else _membership(stored)

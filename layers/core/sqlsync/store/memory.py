@@ -179,7 +179,9 @@ class InMemoryLedgerStore(LedgerStore):
         self, integration_id: str, segment_id: int, memberships: Sequence[MembershipLike]
     ) -> list[Membership | None]:
         """Every claim under one lock acquisition: still one conditional write each, as counted."""
-        entries: list[_Entry] = [(m.version, m.state, dump_fields(m.fields)) for m in memberships]
+        entries: list[_Entry] = [
+            (m.version, m.state, dump_fields(m.fields) if m.fields_json is None else m.fields_json) for m in memberships
+        ]
         results: list[Membership | None] = []
         with self._lock:
             self.calls["UpdateItem"] += len(memberships)

@@ -52,7 +52,7 @@ class UnreadableBody(ValueError):
 
 
 class QueuedEvent(NamedTuple):
-    """A segment event as a message carries it: its fields read on demand (`fields`)."""
+    """A segment event as a message carries it: its fields read on demand (`read`)."""
 
     event: SegmentEvent
     """The event; its profiles are profile_ids and fields (it carries them itself only when queued by an
@@ -62,18 +62,24 @@ class QueuedEvent(NamedTuple):
     lines: str | list[dict[str, Any]]
     """Each profile's fields as queued, one JSON object a line; or already read."""
 
+    def read(self) -> tuple[list[dict[str, Any]], list[str] | None]:
+        """Each profile's fields, in the order of profile_ids, and each one's JSON text as queued (None for a
+        body of an earlier version, read whole already). Raises ValidationError or UnreadableBody."""
+        if not isinstance(self.lines, str):
+            return self.lines, None
+        texts = self.lines.split("\n") if self.lines else []
+        if len(texts) != len(self.profile_ids):
+            raise UnreadableBody(f"{len(self.profile_ids)} profile ids but {len(texts)} lines of fields")
+        # One parse for the whole message. A line break is never inside compact JSON, so each line is one
+        # object when as many come out as there are lines.
+        found = _FIELDS.validate_json("[" + self.lines.replace("\n", ",") + "]") if texts else []
+        if len(found) != len(texts):
+            raise UnreadableBody(f"{len(texts)} lines of fields but {len(found)} objects")
+        return found, texts
+
     def fields(self) -> list[dict[str, Any]]:
         """Each profile's fields, in the order of profile_ids. Raises ValidationError or UnreadableBody."""
-        if not isinstance(self.lines, str):
-            return self.lines
-        if not self.lines:
-            found: list[dict[str, Any]] = []
-        else:
-            # One parse for the whole message: a line break is never inside compact JSON.
-            found = _FIELDS.validate_json("[" + self.lines.replace("\n", ",") + "]")
-        if len(found) != len(self.profile_ids):
-            raise UnreadableBody(f"{len(self.profile_ids)} profile ids but {len(found)} fields")
-        return found
+        return self.read()[0]
 
 
 def to_messages(event: SegmentEvent, budget: int = MESSAGE_BUDGET) -> list[str]:
@@ -119,16 +125,13 @@ def _body(head: str, ids: list[str], lines: list[str]) -> str:
 
 
 def decode(body: str) -> QueuedEvent | ResyncRequest | CatchUpRequest:
-    """What a sync-queue body holds; the fields of a segment event are checked when read (`fields`).
+    """What a sync-queue body holds; the fields of a segment event are checked when read (`read`).
     Raises ValidationError or UnreadableBody."""
     # Checked by prefix, as the bodies are written, so that each is parsed once.
     if body.startswith(_EVENT_PREFIX):
         head, _, lines = body.partition("\n")
         envelope = EventEnvelope.model_validate_json(head)
-        ids = envelope.profile_ids
-        if (lines.count("\n") + 1 if lines else 0) != len(ids):
-            raise UnreadableBody(f"{len(ids)} profile ids but a different number of lines of fields")
-        return QueuedEvent(envelope.event, envelope.event.version, ids, lines)
+        return QueuedEvent(envelope.event, envelope.event.version, envelope.profile_ids, lines)
     if body.startswith('{"kind":"resync"'):
         return ResyncRequest.model_validate_json(body)
     if body.startswith('{"kind":"catchup"'):

@@ -75,6 +75,8 @@ class Change(NamedTuple):
     fields: Mapping[str, Any]
     message_id: str
     event: SegmentEvent
+    fields_json: str | None = None
+    """The fields as queued, kept by the ledger as they are (see Membership)."""
 
 
 @dataclass
@@ -366,17 +368,26 @@ class _SegmentRun:
             if cleared is not None and queued.version <= cleared:
                 self.skipped += len(ids) if kept is None else len(kept)
                 continue
+            texts: Sequence[str | None] | None
             try:
-                fields = queued.fields()
+                fields, texts = queued.read()
             except (ValidationError, UnreadableBody) as exc:
                 self.record_failure(message_id, f"unreadable message: {describe(exc)}")
                 continue
             event, version = queued.event, queued.version
             state: MembershipState = "in" if event.type is EventType.PROFILES_ADDED else "out"
+            if texts is None:
+                texts = [None] * len(ids)
             if kept is None:
-                yield [Change(p, version, state, f, message_id, event) for p, f in zip(ids, fields, strict=True)]
+                yield [
+                    Change(p, version, state, f, message_id, event, t)
+                    for p, f, t in zip(ids, fields, texts, strict=True)
+                ]
             else:
-                yield [Change(ids[i - start], version, state, fields[i - start], message_id, event) for i in kept]
+                yield [
+                    Change(ids[i - start], version, state, fields[i - start], message_id, event, texts[i - start])
+                    for i in kept
+                ]
 
     def claim(self, changes: list[Change]) -> list[Change]:
         """The changes whose ledger claim succeeded (the others are older than the ledger: skipped)."""
