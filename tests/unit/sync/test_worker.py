@@ -71,6 +71,15 @@ def test_a_message_whose_fields_do_not_read_fails_alone_and_no_older_change_stan
     assert bucket.errors == 1 and bucket.last_error == "unreadable message: 0: Input should be an object"
 
 
+def test_a_template_reads_the_profile_id_as_lead_id_unless_a_field_has_that_name(sqlite_url: str) -> None:
+    run_sql(sqlite_url, "CREATE TABLE m (seg int, client text, name text, PRIMARY KEY (seg, client))")
+    added = "INSERT INTO m VALUES {for $i, $lead = $batch}({segment_id}, '{$lead._id}', {$lead.name}){autocomma}{end}"
+    config = integration(sqlite_url, {**TEMPLATES, "profiles_added": added})
+    worker = SyncWorker(lambda account_id: [config], InMemoryLedgerStore(), InMemoryStatsStore())
+    worker.process(messages([event("segment.profiles_added", [("p-1", {"name": "A"}), ("p-2", {"_id": "own"})])]))
+    assert rows(sqlite_url, "SELECT client, name FROM m ORDER BY client") == [("own", None), ("p-1", "A")]
+
+
 def test_a_body_of_an_earlier_version_is_applied(sqlite_url: str) -> None:
     worker, _, _ = setup(sqlite_url)
     added = event("segment.profiles_added", ["a", ("b", {"CustomID": "b", "name": "B"})])

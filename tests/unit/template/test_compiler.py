@@ -201,3 +201,33 @@ def test_a_value_right_after_a_word_is_refused(source: str) -> None:
 
 def test_a_value_after_a_space_or_a_bracket_is_fine() -> None:
     assert render("SELECT E ({$lead.v}), {if true}({$lead.v}){end}", [{"v": "\\"}]) == ["SELECT E ('\\'), ('\\')"]
+
+
+@pytest.mark.parametrize(
+    ("source", "reads_id"),
+    [
+        ("INSERT INTO t VALUES {for $i, $lead = $batch}({$lead.a}){autocomma}{end}", False),
+        ('DELETE FROM t WHERE a IN ({batch_in "a"})', False),
+        ("UPDATE t SET a = {$lead.a} WHERE b = {$lead.b.c}", False),
+        ("INSERT INTO t VALUES {for $i, $lead = $batch}{for $j, $x = $lead.list}({$x}){autocomma}{end}{end}", False),
+        ("SELECT {segment_id}", False),
+        ("INSERT INTO t VALUES {for $i, $lead = $batch}({$lead._id}){autocomma}{end}", True),
+        ('DELETE FROM t WHERE a IN ({batch_in "_id"})', True),
+        ("UPDATE t SET a = {$lead._id}", True),
+        ("UPDATE t SET a = {$lead._id.deeper}", True),
+        ("{if $lead}UPDATE t SET a = 1{end}", True),  # the whole lead
+        ("{if $batch}DELETE FROM t{end}", True),  # the whole batch
+        ("{for $i, $lead = $batch}{if $batch}SELECT {$lead.a}{end}{end}", True),
+    ],
+)
+def test_a_template_says_whether_it_can_read_a_profiles_id(source: str, reads_id: bool) -> None:
+    # GIVEN leads as the worker makes them (the id as _id) and the same profiles' fields alone
+    fields = [{"a": "x", "b": {"c": 1}, "list": [1, 2]}, {"a": "y", "_id": "own", "list": []}]
+    with_ids = [{"_id": f"p{n}", **lead} for n, lead in enumerate(fields)]
+    compiled = compile_template(source, PG)
+
+    # THEN a template that cannot read the id says so, and renders the same from the fields alone (the
+    # worker then skips the copies)
+    assert compiled.reads_lead_id is reads_id
+    if not reads_id:
+        assert compiled.render(CONTEXT, fields) == compiled.render(CONTEXT, with_ids)

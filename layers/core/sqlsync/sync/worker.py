@@ -26,6 +26,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -77,6 +80,12 @@ class Change(NamedTuple):
     event: SegmentEvent
     fields_json: str | None = None
     """The fields as queued, kept by the ledger as they are (see Membership)."""
+
+
+# Per change, without a Python call each (NamedTuple's own __new__ is one).
+_new_change: Callable[[tuple[Any, ...]], Change] = partial(tuple.__new__, Change)
+_VERSION_OF = itemgetter(Change._fields.index("version"))
+_FIELDS_OF = itemgetter(Change._fields.index("fields"))
 
 
 @dataclass
@@ -379,10 +388,8 @@ class _SegmentRun:
             if texts is None:
                 texts = [None] * len(ids)
             if kept is None:
-                yield [
-                    Change(p, version, state, f, message_id, event, t)
-                    for p, f, t in zip(ids, fields, texts, strict=True)
-                ]
+                rows = zip(ids, repeat(version), repeat(state), fields, repeat(message_id), repeat(event), texts)
+                yield list(map(_new_change, rows))
             else:
                 yield [
                     Change(ids[i - start], version, state, fields[i - start], message_id, event, texts[i - start])
@@ -693,9 +700,13 @@ class _SegmentRun:
     def render(self, chunk: list[Change]) -> list[str]:
         template_text = self.integration.templates.for_event(_STATE_EVENT[chunk[0].state])
         assert template_text is not None  # the profile templates are mandatory
-        newest = max(chunk, key=lambda change: change.version).event
-        leads = [{"_id": change.profile_id, **change.fields} for change in chunk]  # as_lead, without a call each
-        return self.compiled(template_text).render(event_context(newest), leads)
+        newest = max(chunk, key=_VERSION_OF).event
+        compiled = self.compiled(template_text)
+        if compiled.reads_lead_id:
+            leads = [{"_id": change.profile_id, **change.fields} for change in chunk]  # as_lead, without a call each
+        else:
+            leads = list(map(_FIELDS_OF, chunk))  # what the template reads of a lead is all in its fields
+        return compiled.render(event_context(newest), leads)
 
     def execute(self, statements: list[str]) -> None:
         """One transaction; one that loses a race with another (deadlock, serialization failure) runs again

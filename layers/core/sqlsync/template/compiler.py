@@ -101,6 +101,9 @@ class CompiledTemplate:
     mode: Mode
     python_source: str
     _render: Renderer
+    reads_lead_id: bool = True
+    """Whether a profile's id can be read (`$lead._id`, or a whole `$lead` or `$batch`): when not, a lead may
+    be the profile's fields alone, without a copy that adds `_id`."""
 
     def render(self, context: Mapping[str, Any], batch: Sequence[Mapping[str, Any]]) -> list[str]:
         return self._render(context, batch)
@@ -121,6 +124,8 @@ class Compiler:
         self.counter = 0
         self.scope = _Scope()
         self.names_used: set[str] = set()
+        self.reads_lead_id = False
+        self.whole_batch_uses = 0  # $batch as a value; a {for} over it takes one back
         self.pending: list[tuple[bool, str]] = []  # (is template text, text or Python expression)
         self.hoisted: list[str] = []
         # The code written just before the current node ends with a letter, digit, '_' or '$'.
@@ -213,7 +218,8 @@ class Compiler:
         python_source = "\n".join([*header, *self.hoisted, *self.lines, "    return statements", ""])
         namespace = dict(self.namespace)
         exec(compile(python_source, f"<template {self.name or 'sql'}>", "exec"), namespace)
-        return CompiledTemplate(source, self.dialect, mode, python_source, namespace["render"])
+        reads_lead_id = self.reads_lead_id or self.whole_batch_uses > 0
+        return CompiledTemplate(source, self.dialect, mode, python_source, namespace["render"], reads_lead_id)
 
     # Statements ----------------------------------------------------------------------------
 
@@ -253,6 +259,7 @@ class Compiler:
                     raise self.fail(f"{{batch_in}} writes several literals and cannot go inside a {state.kind}", node)
                 self.refuse_after_word(node)
                 self.after_word = False
+                self.reads_lead_id = self.reads_lead_id or node.path[:1] in ((), ("_id",))
                 self.put_expr(f"(', '.join([_lit(_path(item, {node.path!r})) for item in batch]) or 'NULL')")
             k += 1
         return state
@@ -333,6 +340,8 @@ class Compiler:
         index, item, length = self.local("index"), self.local("item"), self.local("length")
         sequence = self.local("seq")
         iterable = self.expr(node.iterable)
+        if iterable == "batch":
+            self.whole_batch_uses -= 1  # its leads' fields are looked at one by one in the body
         self.emit(f"{sequence} = {iterable if iterable == 'batch' else f'_as_list({iterable})'}")
         self.emit(f"{length} = len({sequence})")
         loop_at = len(self.lines)
@@ -440,6 +449,10 @@ class Compiler:
             where = " outside {for}" if node.name in ("lead", "index") else ""
             raise self.fail(f"undefined variable ${node.name}{where}", node)
         local, kind = self.scope.vars[node.name]
+        if kind == "lead" and (not node.path or node.path[0] == "_id"):
+            self.reads_lead_id = True
+        elif kind == "list" and not node.path:
+            self.whole_batch_uses += 1
         if not node.path:
             return local
         if kind in ("index", "list"):
