@@ -53,9 +53,10 @@ BODIES: dict[str, str] = {
     "a-resync": resync("int-a", 17),
     "a-catchup": json.dumps({"kind": "catchup", "integration_id": "int-a", "id": "cu-1", "since": "2026-11-01"}),
     # Events of A's account and segment that the worker cannot read: a field it does not know (a body of an
-    # earlier version, the event as one object), fields that are not an object (a line of a body of today's).
+    # earlier version, the event as one object, over several lines), fields that are not an object (a line
+    # of a body of today's).
     "a-invalid": json.dumps(
-        {**json.loads(event("segment.profiles_added", ["p9"], segment=17).model_dump_json()), "extra": 1}
+        {**json.loads(event("segment.profiles_added", ["p9"], segment=17).model_dump_json()), "extra": 1}, indent=2
     ),
     "a-bad-fields": one(to_messages(event("segment.profiles_added", ["p7", "p8"], segment=17))).replace(
         '{"CustomID":"p8"}', "[1]"
@@ -165,7 +166,7 @@ def test_list_describes_each_message(queues: Queues) -> None:
     assert invalid.error is not None and "extra" in invalid.error
     bad_fields = by_key["a-bad-fields"]
     assert (bad_fields.kind, bad_fields.segment_id, bad_fields.profiles) == ("event", 17, 2)
-    assert bad_fields.error == "1: Input should be an object"
+    assert bad_fields.error == "the fields of profile 1: Input should be an object"
 
 
 def test_other_integrations_see_only_their_own(queues: Queues) -> None:

@@ -34,6 +34,13 @@ def test_a_small_event_is_one_message_that_reads_back_equal() -> None:
     assert json.loads(head)["profile_ids"] == ["a", "b"] and len(lines) == 2
 
 
+def test_nan_and_infinities_are_queued_as_null_as_they_always_were() -> None:
+    # SQL has no literal for them: as null, the profile syncs with NULL instead of failing its message
+    [body] = to_messages(event("segment.profiles_added", [("a", {"x": float("nan"), "y": float("-inf"), "z": 1.0})]))
+    assert body.endswith('\n{"x":null,"y":null,"z":1.0}')
+    assert queued_event(body).profiles[0].fields == {"x": None, "y": None, "z": 1.0}
+
+
 def test_an_event_without_profiles_is_its_envelope_alone() -> None:
     original = event("segment.cleared")
     [body] = to_messages(original)
@@ -130,14 +137,16 @@ def test_an_envelope_with_profiles_in_it_is_refused() -> None:
 @pytest.mark.parametrize(
     ("ids", "lines", "error"),
     [
-        (["a", "b"], ['{"x":1}', "[1]"], r"^1: Input should be an object$"),  # fields are a JSON object
-        (["a", "b"], ['{"x":1}', '{"y":'], "Invalid JSON"),
+        (["a", "b"], ['{"x":1}', "[1]"], r"^the fields of profile 1: Input should be an object$"),
+        (["a", "b"], ['{"x":1}', '{"y":'], r"^the fields of profile 1: Invalid JSON: EOF"),
         # ids and lines that do not match
         (["a", "b"], ['{"x":1}'], "^2 profile ids but 1 lines of fields$"),
         (["a"], ['{"x":1}', '{"y":2}'], "^1 profile ids but 2 lines of fields$"),
         ([], ['{"x":1}'], "^0 profile ids but 1 lines of fields$"),
-        (["a", "b"], ['{"x":1},{"y":2}', "{}"], "^2 lines of fields but 3 objects$"),  # two on one line
-        (["a", "b"], ['{"x":[1', "2]}"], "^2 lines of fields but 1 objects$"),  # one over two lines
+        # each line one whole object, even where the counts would agree
+        (["a", "b"], ['{"x":1},{"y":2}', "{}"], r"^the fields of profile 0: Invalid JSON: trailing characters"),
+        (["a", "b"], ['{"x":[1', "2]}"], r"^the fields of profile 0: Invalid JSON: EOF"),
+        (["a", "b", "c"], ['{"a":[1', "2]}", '{"b":1},{"c":1}'], r"^the fields of profile 0: Invalid JSON: EOF"),
     ],
 )
 def test_fields_that_do_not_read_are_refused_when_read(ids: list[str], lines: list[str], error: str) -> None:

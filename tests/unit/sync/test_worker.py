@@ -68,7 +68,10 @@ def test_a_message_whose_fields_do_not_read_fails_alone_and_no_older_change_stan
     assert report.failed_message_ids == {newer.message_id}
     assert rows(sqlite_url, "SELECT client FROM m ORDER BY client") == [("a",)]
     [bucket] = stats.query(integration_id, *EVER)
-    assert bucket.errors == 1 and bucket.last_error == "unreadable message: 0: Input should be an object"
+    assert (
+        bucket.errors == 1
+        and bucket.last_error == "unreadable message: the fields of profile 0: Input should be an object"
+    )
 
 
 def test_a_template_reads_the_profile_id_as_lead_id_unless_a_field_has_that_name(sqlite_url: str) -> None:

@@ -46,7 +46,7 @@ from sqlsync.models.events import ResyncRequest
 from sqlsync.models.integrations import Integration
 from sqlsync.sync.exceptions import SyncError
 from sqlsync.sync.queue import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES
-from sqlsync.sync.wire import EVENT_KIND, QueuedEvent, UnreadableBody, decode, describe
+from sqlsync.sync.wire import EVENT_KIND, EVENT_PREFIX, QueuedEvent, UnreadableBody, decode, describe
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -427,7 +427,9 @@ def _letter(message: MessageTypeDef) -> _Letter:
 def _read_body(body: str) -> _Reading:
     """Whose a sync-queue body is, and whether the worker can read it (sqlsync.sync.wire)."""
     try:
-        data = json.loads(body.partition("\n")[0])  # the envelope, or an earlier version's whole body
+        # A segment event's envelope (its first line), or any other body whole (a request, an earlier
+        # version's event, written by hand perhaps, over several lines)
+        data = json.loads(body.partition("\n")[0] if body.startswith(EVENT_PREFIX) else body)
     except ValueError:
         return _Reading("unreadable", error="not JSON")
     if not isinstance(data, dict):

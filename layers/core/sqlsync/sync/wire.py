@@ -27,8 +27,9 @@ from sqlsync.sync.queue import MAX_MESSAGE_BYTES
 MESSAGE_BUDGET = MAX_MESSAGE_BYTES - 8 * 1024
 """Room for SQS attributes within the 256 KiB limit."""
 EVENT_KIND = "segment_event"
-_EVENT_PREFIX = '{"kind":"segment_event"'
-_FIELDS = TypeAdapter(list[dict[str, Any]])
+EVENT_PREFIX = '{"kind":"segment_event"'
+"""How every body of a segment event starts (as `to_messages` writes it)."""
+_FIELDS = TypeAdapter(dict[str, Any])
 
 
 class EventEnvelope(BaseModel):
@@ -70,12 +71,17 @@ class QueuedEvent(NamedTuple):
         texts = self.lines.split("\n") if self.lines else []
         if len(texts) != len(self.profile_ids):
             raise UnreadableBody(f"{len(self.profile_ids)} profile ids but {len(texts)} lines of fields")
-        # One parse for the whole message. A line break is never inside compact JSON, so each line is one
-        # object when as many come out as there are lines.
-        found = _FIELDS.validate_json("[" + self.lines.replace("\n", ",") + "]") if texts else []
-        if len(found) != len(texts):
-            raise UnreadableBody(f"{len(texts)} lines of fields but {len(found)} objects")
-        return found, texts
+        try:
+            # Each line on its own: the ledger keeps each text as it is, so each must be one whole object.
+            return list(map(_FIELDS.validate_json, texts)), texts
+        except ValidationError:
+            for index, text in enumerate(texts):  # which one: a second pass, only for a bad body
+                try:
+                    _FIELDS.validate_json(text)
+                except ValidationError as exc:
+                    problem = exc.errors(include_url=False, include_input=False)[0]["msg"]
+                    raise UnreadableBody(f"the fields of profile {index}: {problem}") from None
+            raise
 
     def fields(self) -> list[dict[str, Any]]:
         """Each profile's fields, in the order of profile_ids. Raises ValidationError or UnreadableBody."""
@@ -86,7 +92,7 @@ def to_messages(event: SegmentEvent, budget: int = MESSAGE_BUDGET) -> list[str]:
     """The event as one or more bodies, each at most `budget` bytes of UTF-8. Raises IngestFieldError
     naming the profile that cannot be queued (too large for a message, or text that is not Unicode)."""
     event_json = event.model_dump_json(exclude={"profiles"})
-    head = f'{_EVENT_PREFIX},"event":{event_json},"profile_ids":['
+    head = f'{EVENT_PREFIX},"event":{event_json},"profile_ids":['
     if not event.profiles:
         return [head + "]}"]
     room = budget - len(head.encode()) - len("]}")
@@ -114,8 +120,9 @@ def to_messages(event: SegmentEvent, budget: int = MESSAGE_BUDGET) -> list[str]:
 
 def _json(value: Any, field: str) -> str:
     try:
-        # Typed strings are checked by pydantic; free-form field values are only caught here.
-        return to_json(value).decode()
+        # Typed strings are checked by pydantic; free-form field values are only caught here. NaN and the
+        # infinities become null, as the event's JSON has always written them (SQL has no literal for them).
+        return to_json(value, inf_nan_mode="null").decode()
     except PydanticSerializationError:
         raise UnencodableValueError(field, "contains text that is not valid Unicode") from None
 
@@ -128,7 +135,7 @@ def decode(body: str) -> QueuedEvent | ResyncRequest | CatchUpRequest:
     """What a sync-queue body holds; the fields of a segment event are checked when read (`read`).
     Raises ValidationError or UnreadableBody."""
     # Checked by prefix, as the bodies are written, so that each is parsed once.
-    if body.startswith(_EVENT_PREFIX):
+    if body.startswith(EVENT_PREFIX):
         head, _, lines = body.partition("\n")
         envelope = EventEnvelope.model_validate_json(head)
         return QueuedEvent(envelope.event, envelope.event.version, envelope.profile_ids, lines)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -582,12 +582,14 @@ class _SegmentRun:
         self.apply_chunks(self.chunks(_by_state(changes)), count)
 
     def apply_chunks(self, chunks: Iterator[list[Change]], count: bool = True) -> None:
-        """Execute the chunks in order, one transaction at a time, pipelined: while a chunk's transaction
-        runs on the executor thread (waiting on the database), the next chunk is claimed and rendered here,
-        and the chunk before is checked against the ledger. A chunk's outcome is handled (bisected on bad
-        rows) before the next is sent, so the target sees the transactions it would see without the
-        pipeline; profiles whose entry moved on meanwhile are applied again once all chunks are done."""
-        in_flight: tuple[list[Change], Future[int]] | None = None
+        """Execute the chunks in order, one transaction at a time, pipelined: a chunk's transaction is queued
+        on the executor thread as soon as it is rendered and starts the moment the one before it commits
+        (`_Lane`); meanwhile the next chunk is claimed and rendered here, and the chunk before is checked
+        against the ledger. A chunk's outcome is handled (bisected on bad rows) before the next one runs, so
+        the target sees the transactions it would see without the pipeline; profiles whose entry moved on
+        meanwhile are applied again once all chunks are done."""
+        lane = _Lane(self.worker.executor, self.run_transaction)
+        queued: deque[_Queued] = deque()  # oldest first: one running, the next waiting behind it
         moved: list[Change] = []
         with prompt_handoffs():
             try:
@@ -595,33 +597,43 @@ class _SegmentRun:
                     try:
                         statements: list[str] | None = self.render(chunk)
                     except RenderError:
-                        statements = None  # a bad row: bisected below, once the chunk before it is done
-                    done = self.finish(*in_flight) if in_flight is not None else []
-                    in_flight = None
-                    if statements:
-                        in_flight = (chunk, self.worker.executor.submit(self.run_transaction, statements))
-                    elif statements is None:
-                        done = done + self.execute_bisecting(chunk)
-                    else:
-                        done = done + chunk  # the template renders nothing for it: nothing to run
-                    moved += self.committed(done, count)  # while the next chunk's transaction runs
-                if in_flight is not None:
-                    done = self.finish(*in_flight)
-                    in_flight = None
-                    moved += self.committed(done, count)
+                        statements = None
+                    if statements is None:  # a bad row: bisected here, once every chunk before it is settled
+                        while queued:
+                            moved += self.committed(self.settle(lane, queued), count)
+                        moved += self.committed(self.execute_bisecting(chunk), count)
+                        continue
+                    # The template may render nothing for a chunk: it then waits its turn with nothing to run.
+                    queued.append(_Queued(chunk, statements, lane.submit(statements) if statements else None))
+                    if len(queued) > 1:
+                        moved += self.committed(self.settle(lane, queued), count)  # while the next one runs
+                while queued:
+                    moved += self.committed(self.settle(lane, queued), count)
             finally:
-                if in_flight is not None:  # leaving on an error: nothing of this run may run on after it
-                    wait([in_flight[1]])
+                lane.halted = True  # leaving on an error: nothing queued starts, what runs ends before we leave
+                wait([entry.transaction for entry in queued if entry.transaction is not None])
         self.reconcile(moved)
 
-    def finish(self, chunk: list[Change], transaction: Future[int]) -> list[Change]:
-        """Wait for a chunk's transaction; bisect it if it failed on its data (a transient error raises).
-        The changes that committed."""
+    def settle(self, lane: _Lane, queued: deque[_Queued]) -> list[Change]:
+        """Wait for the oldest queued chunk's transaction; the changes that committed. One that failed on its
+        data is bisected here, once the chunks queued behind it have been passed over (the lane halts at a
+        failure), which are then queued again; a transient error raises."""
+        entry = queued.popleft()
+        if entry.transaction is None:
+            return entry.chunk
         try:
-            self.statements += transaction.result()
+            ran = entry.transaction.result()
         except TargetError as exc:
-            return self.bisect(chunk, exc)
-        return chunk
+            wait([later.transaction for later in queued if later.transaction is not None])
+            done = self.bisect(entry.chunk, exc)
+            lane.halted = False
+            for later in queued:
+                if later.transaction is not None:
+                    later.transaction = lane.submit(later.statements)
+            return done
+        assert ran != _NOT_RUN, "a transaction was passed over without a failure before it"
+        self.statements += ran
+        return entry.chunk
 
     def committed(self, applied: list[Change], count: bool) -> list[Change]:
         """Count the changes that committed; those whose ledger entry moved on meanwhile, to apply again."""
@@ -683,14 +695,14 @@ class _SegmentRun:
             if not part:
                 continue
             state = part[0].state
-            waiting = unclaimed[state] + part
-            while len(waiting) >= size:
-                ready[state] += waiting[:size] if claim is None else claim(waiting[:size])
-                waiting = waiting[size:]
-            unclaimed[state] = waiting
-            while len(ready["in"]) >= size:
-                yield ready["in"][:size]
-                ready["in"] = ready["in"][size:]
+            waiting, taken = unclaimed[state] + part, 0
+            while len(waiting) - taken >= size:
+                piece, taken = waiting[taken : taken + size], taken + size
+                ready[state] += piece if claim is None else claim(piece)
+                while state == "in" and len(ready["in"]) >= size:  # less than two chunks' worth: cheap slices
+                    yield ready["in"][:size]
+                    ready["in"] = ready["in"][size:]
+            unclaimed[state] = waiting[taken:]
         for state in ("in", "out"):
             waiting = unclaimed[state]
             last = ready[state] + (waiting if claim is None or not waiting else claim(waiting))
@@ -772,6 +784,42 @@ class _SegmentRun:
                 entry = entry._replace(version=cleared, state="out")
             redo.append(_as_change(entry, change.message_id, change.event))
         return redo
+
+
+_NOT_RUN = -1
+
+
+class _Lane:
+    """Transactions run one after another on the executor thread, each the moment the one before it ends,
+    without waiting for this thread to hand it over: the database is kept busy while this thread prepares
+    the next chunk. After a failure the transactions queued behind it are passed over (their result is
+    _NOT_RUN) until `halted` is cleared: the failed chunk is bisected first, as without the pipeline."""
+
+    def __init__(self, executor: ThreadPoolExecutor, run: Callable[[list[str]], int]) -> None:
+        self.executor = executor
+        self.run = run
+        self.halted = False
+
+    def submit(self, statements: list[str]) -> Future[int]:
+        return self.executor.submit(self._run, statements)
+
+    def _run(self, statements: list[str]) -> int:
+        if self.halted:
+            return _NOT_RUN
+        try:
+            return self.run(statements)
+        except BaseException:
+            self.halted = True
+            raise
+
+
+@dataclass(slots=True)
+class _Queued:
+    """A chunk in the lane; `transaction` is None when its template rendered nothing to run."""
+
+    chunk: list[Change]
+    statements: list[str]
+    transaction: Future[int] | None
 
 
 def _held_under_mark(pending: Pending | None) -> Pending | None:
