@@ -1,6 +1,6 @@
 """Sync throughput, the headline: profiles per second from SQS message bodies to committed rows.
 
-Ours: SyncWorker.process over the queue bodies that sync.ingest.to_messages makes, fed in invocations of
+Ours: SyncWorker.process over the queue bodies that sync.wire.to_messages makes, fed in invocations of
 the event-source mapping's BatchSize (read from template.yaml), into a real PostgreSQL / MariaDB through
 the vendor's multi-row INSERT template. Baseline: the raw driver (pg8000 / pymysql, no SQLAlchemy)
 running the same multi-row INSERT ... upsert with its own parameter binding, one transaction per chunk.
@@ -23,8 +23,8 @@ from sqlsync.connectors import target_for
 from sqlsync.models.events import EventType, Profile, Segment, SegmentEvent
 from sqlsync.models.integrations import Integration, Templates
 from sqlsync.store.memory import InMemoryLedgerStore, InMemoryStatsStore
-from sqlsync.sync.ingest import to_messages
 from sqlsync.sync.queue import QueueMessage
+from sqlsync.sync.wire import to_messages
 from sqlsync.sync.worker import SyncWorker
 
 ROOT = Path(__file__).resolve().parent.parent
