@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -174,3 +175,39 @@ def test_a_literal_the_compiler_writes_inline_is_the_dialects_own(dialect: Diale
         if "'" in template:
             expected = " ".join(dialect.render_string(value) for value in corpus)  # the statement is trimmed
         assert statement == expected
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    [
+        MySQLDialect(),
+        MySQLDialect(no_backslash_escapes=True),
+        MySQLDialect(ansi_quotes=True),
+        PostgreSQLDialect(),
+        SQLiteDialect(),
+    ],
+    ids=["mysql", "mysql-no-backslash-escapes", "mysql-ansi-quotes", "postgresql", "sqlite"],
+)
+def test_a_row_renders_the_same_whether_its_values_are_all_text_or_not(dialect: Dialect) -> None:
+    # A row whose inlined values are all str is written with their quotes in the row's own text, a row with
+    # any other value (or a missing one) value by value: either way as the dialect renders each value.
+    from sqlsync.template import compile_template
+    from testkit import hostile_values
+
+    corpus = hostile_values()
+    others: list[object] = [None, 0, -7, 1.5, True, {"a": "b'c"}, ["x"]]
+    rng = random.Random(7)
+    leads = []
+    for n in range(400):
+        lead = {"a": rng.choice(corpus), "b": rng.choice(corpus + others), "c": rng.choice(corpus)}
+        if n % 5 == 0:
+            del lead["c"]
+        leads.append(lead)
+    template = "{for $i, $lead = $batch}({$lead.a}, '{$lead.b}', {$lead.c}){autocomma}{end}"
+    [statement] = compile_template(template, dialect).render({}, leads)
+    expected = ",".join(
+        f"({dialect.render_literal(lead['a'])}, {dialect.render_string_literal(lead['b'])}, "
+        f"{dialect.render_literal(lead.get('c'))})"
+        for lead in leads
+    )
+    assert statement == expected

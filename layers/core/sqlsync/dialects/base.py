@@ -175,14 +175,15 @@ class Dialect:
         """A str renders as `'` + text with `'` doubled + `'`: no backslash escapes, no prefix (N'')."""
         return not self.backslash_escapes and type(self).render_string is Dialect.render_string
 
-    def inline_string_literal(self, var: str) -> str | None:
-        """Python source rendering the str in `var` as a literal, for the compiler to inline in place of a
-        call (the common case of a bare or whole-literal value); None when the dialect needs the call. It
-        may use the names `inline_names` gives."""
-        return f'"\'" + {var}.replace("\'", "\'\'") + "\'"' if self.plain_quoting else None
+    def inline_string_body(self, var: str) -> str | None:
+        """Python source rendering the str in `var` as the text between the single quotes of its literal,
+        for the compiler to inline in place of a call (the common case of a bare or whole-literal value);
+        None when the dialect needs the call (a prefix, other quotes). It may use the names `inline_names`
+        gives."""
+        return f'{var}.replace("\'", "\'\'")' if self.plain_quoting else None
 
     def inline_names(self) -> dict[str, object]:
-        """What `inline_string_literal`'s source refers to, for the compiled template's namespace."""
+        """What `inline_string_body`'s source refers to, for the compiled template's namespace."""
         return {}
 
     def to_text(self, value: object) -> str:

@@ -79,11 +79,11 @@ class MySQLDialect(Dialect):
             return "'" + text.translate(_BACKSLASH_ESCAPES) + "'"
         return "'" + text.replace("'", "''") + "'"
 
-    def inline_string_literal(self, var: str) -> str | None:
+    def inline_string_body(self, var: str) -> str | None:
         # render_string written out, for the compiled template (two calls a value less on the sync path)
         if self.backslash_escapes:
-            return f'"\'" + {var}.translate(_mysql_escapes) + "\'"'
-        return f'"\'" + {var}.replace("\'", "\'\'") + "\'"'
+            return f"{var}.translate(_mysql_escapes)"
+        return f'{var}.replace("\'", "\'\'")'
 
     def inline_names(self) -> dict[str, object]:
         return {"_mysql_escapes": _BACKSLASH_ESCAPES}

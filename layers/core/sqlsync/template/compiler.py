@@ -125,6 +125,8 @@ class Compiler:
         self.scope = _Scope()
         self.names_used: set[str] = set()
         self.reads_lead_id = False
+        self.text_values: dict[str, tuple[str, str]] = {}
+        """An inlined value's piece -> (the test that its value is a str, the body of its literal then)."""
         self.whole_batch_uses = 0  # $batch as a value; a {for} over it takes one back
         self.pending: list[tuple[bool, str]] = []  # (is template text, text or Python expression)
         self.hoisted: list[str] = []
@@ -290,10 +292,13 @@ class Compiler:
         if _is_constant(expr):
             self.put_expr(self.hoist(expr, render))
             return
-        inline = self.dialect.inline_string_literal(temp := self.local("_v"))
-        if inline is not None and render in ("_lit", "_strlit"):
+        body = self.dialect.inline_string_body(temp := self.local("_v"))
+        if body is not None and render in ("_lit", "_strlit"):
             # The common case, a str, without a call: a few calls per profile are most of the render time.
-            self.put_expr(f"({inline} if type({temp} := {self.expr(expr)}) is str else {render}({temp}))")
+            is_text = f"type({temp} := {self.expr(expr)}) is str"
+            piece = f'("\'" + {body} + "\'" if {is_text} else {render}({temp}))'
+            self.text_values[piece] = (is_text, body)
+            self.put_expr(piece)
         else:
             self.put_expr(f"{render}({self.expr(expr)})")
 
@@ -382,16 +387,32 @@ class Compiler:
         uses_index = any(not is_text and expr != comma and re.search(rf"\b{index}\b", expr) for is_text, expr in pieces)
         loop = f"{index}, {item} in enumerate({seq})" if uses_index else f"{item} in {seq}"
         if (False, comma) not in pieces:
-            self.emit(f"w(''.join([{_format(pieces)} for {loop}]))")
+            self.emit(f"w(''.join([{self.row(pieces)} for {loop}]))")
             return
         rows = self.local("rows")
         self.emit(
-            f"{rows} = [{_format([(True, ',') if piece == (False, comma) else piece for piece in pieces])} for {loop}]"
+            f"{rows} = [{self.row([(True, ',') if piece == (False, comma) else piece for piece in pieces])} for {loop}]"
         )
         self.emit(f"if {rows}:")
         self.emit(f"    {index}, {item} = {length} - 1, {seq}[-1]")
-        self.emit(f"    {rows}[-1] = {_format([piece for piece in pieces if piece != (False, comma)])}")
+        self.emit(f"    {rows}[-1] = {self.row([piece for piece in pieces if piece != (False, comma)])}")
         self.emit(f"w(''.join({rows}))")
+
+    def row(self, pieces: list[tuple[bool, str]]) -> str:
+        """Python for one row of a loop. When the row has inlined values, a row whose values are all str
+        (most) is written with their quotes in the row's own text, without two concatenations each; a row
+        with any other value is written piece by piece as before."""
+        text_values = [self.text_values[expr] for is_text, expr in pieces if not is_text and expr in self.text_values]
+        if not text_values:
+            return _format(pieces)
+        quoted: list[tuple[bool, str]] = []
+        for is_text, expr in pieces:
+            if not is_text and expr in self.text_values:
+                quoted += [(True, "'"), (False, self.text_values[expr][1]), (True, "'")]
+            else:
+                quoted.append((is_text, expr))
+        all_text = " and ".join(test for test, _ in text_values)
+        return f"({_format(quoted)} if {all_text} else {_format(pieces)})"
 
     def if_(self, node: nodes.If, state: SqlState) -> None:
         keyword = "if"
