@@ -151,7 +151,7 @@ def test_unknown_databases_are_named_with_the_supported_ones() -> None:
         dialect_for("db2")
 
 
-@pytest.mark.parametrize(
+INLINING_DIALECTS = pytest.mark.parametrize(
     "dialect",
     [
         MySQLDialect(),
@@ -162,6 +162,10 @@ def test_unknown_databases_are_named_with_the_supported_ones() -> None:
     ],
     ids=["mysql", "mysql-no-backslash-escapes", "mysql-ansi-quotes", "postgresql", "sqlite"],
 )
+"""The dialects whose literals a compiled template may write inline (or not: ANSI quotes, SQLite)."""
+
+
+@INLINING_DIALECTS
 def test_a_literal_the_compiler_writes_inline_is_the_dialects_own(dialect: Dialect) -> None:
     # The compiled template renders a str value without calling the dialect where it can (the sync path's
     # hot spot): what it writes must be what render_string writes, for every hostile value.
@@ -177,17 +181,7 @@ def test_a_literal_the_compiler_writes_inline_is_the_dialects_own(dialect: Diale
         assert statement == expected
 
 
-@pytest.mark.parametrize(
-    "dialect",
-    [
-        MySQLDialect(),
-        MySQLDialect(no_backslash_escapes=True),
-        MySQLDialect(ansi_quotes=True),
-        PostgreSQLDialect(),
-        SQLiteDialect(),
-    ],
-    ids=["mysql", "mysql-no-backslash-escapes", "mysql-ansi-quotes", "postgresql", "sqlite"],
-)
+@INLINING_DIALECTS
 def test_a_row_renders_the_same_whether_its_values_are_all_text_or_not(dialect: Dialect) -> None:
     # A row whose inlined values are all str is written with their quotes in the row's own text, a row with
     # any other value (or a missing one) value by value: either way as the dialect renders each value.
