@@ -77,7 +77,8 @@ def document(app: APIGatewayHttpResolver, info: dict[str, Any]) -> dict[str, Any
 def merged(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One document of several functions' (the first's info and security): their paths, and their schemas,
     which must agree where they share a name. ValueError when two define one operation or differ on one
-    schema."""
+    schema. (Powertools' OpenAPIMerge refuses the first with on_conflict="error" but lets the last of two
+    different schemas of one name win silently, leaving one function's operations described wrongly.)"""
     whole: dict[str, Any] = json.loads(json.dumps(documents[0]))  # a copy
     paths: dict[str, dict[str, Any]] = whole.setdefault("paths", {})
     schemas: dict[str, Any] = whole.setdefault("components", {}).setdefault("schemas", {})
