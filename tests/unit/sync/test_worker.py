@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -19,6 +20,7 @@ from sqlsync.store.base import MembershipLike
 from sqlsync.store.exceptions import StoreError
 from sqlsync.store.memory import InMemoryLedgerStore, InMemoryStatsStore
 from sqlsync.sync import QueueMessage, SyncWorker
+from sqlsync.sync.worker import Change, _SegmentRun
 from testkit import event, integration, messages, rows, run_sql
 
 TEMPLATES = {
@@ -522,3 +524,40 @@ def test_chunks_after_a_bad_row_run_once_it_is_isolated_in_their_order(sqlite_ur
     assert target.log == [["a", "bad"], ["a"], ["bad"], ["c", "d"], ["e", "f"], ["g"]]
     assert target.most_at_once == 1
     assert report.profiles == 6 and report.failed_message_ids == {batch[0].message_id}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_chunks_claim_a_chunks_worth_at_a_time_and_keep_every_claimed_change_once(seed: int) -> None:
+    # GIVEN parts of one state each (a message's changes), of any size, and a ledger refusing some claims
+    rng = random.Random(seed)
+    size = rng.randint(1, 6)
+    parts, count = [], 0
+    for _ in range(rng.randint(0, 10)):
+        state, length = rng.choice(["in", "out"]), rng.randint(0, 13)
+        parts.append([Change(f"p{count + n}", "v", state, {}, "m", event("segment.cleared")) for n in range(length)])
+        count += length
+    refused = {f"p{n}" for n in range(count) if rng.random() < 0.3}
+    claims: list[list[str]] = []
+
+    def claim(changes: list[Change]) -> list[Change]:
+        claims.append([change.profile_id for change in changes])
+        return [change for change in changes if change.profile_id not in refused]
+
+    run = SimpleNamespace(integration=SimpleNamespace(batch_size=size))
+    chunks = list(_SegmentRun.chunks(run, iter(parts), claim))  # type: ignore[arg-type]
+
+    # THEN every change is claimed once, at most a chunk's worth a claim; what the ledger kept comes out once,
+    # in chunks of at most batch_size of one state, every added profiles' chunk before the removed ones'
+    every = [change for part in parts for change in part]
+    assert sorted(profile for claimed in claims for profile in claimed) == sorted(c.profile_id for c in every)
+    assert all(0 < len(claimed) <= size for claimed in claims)
+    assert sorted(c.profile_id for chunk in chunks for c in chunk) == sorted(
+        c.profile_id for c in every if c.profile_id not in refused
+    )
+    assert all(0 < len(chunk) <= size and len({c.state for c in chunk}) == 1 for chunk in chunks)
+    states = [chunk[0].state for chunk in chunks]
+    assert states == sorted(states)  # "in" < "out"
+    # AND each state's changes keep their order
+    for state in ("in", "out"):
+        kept = [c.profile_id for c in every if c.state == state and c.profile_id not in refused]
+        assert [c.profile_id for chunk in chunks for c in chunk if c.state == state] == kept

@@ -695,14 +695,16 @@ class _SegmentRun:
             if not part:
                 continue
             state = part[0].state
-            waiting, taken = unclaimed[state] + part, 0
+            waiting, taken = unclaimed[state], 0
+            waiting += part  # in place: many small parts cost their own length, not the waiting list's
             while len(waiting) - taken >= size:
                 piece, taken = waiting[taken : taken + size], taken + size
                 ready[state] += piece if claim is None else claim(piece)
                 while state == "in" and len(ready["in"]) >= size:  # less than two chunks' worth: cheap slices
                     yield ready["in"][:size]
                     ready["in"] = ready["in"][size:]
-            unclaimed[state] = waiting[taken:]
+            if taken:
+                unclaimed[state] = waiting[taken:]
         for state in ("in", "out"):
             waiting = unclaimed[state]
             last = ready[state] + (waiting if claim is None or not waiting else claim(waiting))
