@@ -3,6 +3,7 @@ whole; earlier versions' bodies still read; a body whose lines do not match its 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -17,7 +18,7 @@ from sqlsync.models.events import CatchUpRequest, ResyncRequest
 from sqlsync.sync import PayloadTooLargeError, UnencodableValueError, to_messages
 from sqlsync.sync.queue import MAX_MESSAGE_BYTES
 from sqlsync.sync.wire import QueuedEvent, UnreadableBody, decode, describe
-from testkit import BASE_TIME, event, queued_event
+from testkit import BASE_TIME, ROOT, event, queued_event
 
 
 def read_back(body: str) -> SegmentEvent:
@@ -175,3 +176,13 @@ def test_describe_names_where_without_the_values() -> None:
         describe(raised.value)
         == "event.account_id: Input should be a valid integer, unable to parse string as an integer"
     )
+
+
+def test_the_sync_worker_sample_holds_bodies_as_ingest_writes_them_today() -> None:
+    # events/lambda/sync_worker_sqs.json (sam local invoke) shows what the queue carries: it must not rot
+    records = json.loads((ROOT / "events" / "lambda" / "sync_worker_sqs.json").read_text())["Records"]
+    assert records
+    for record in records:
+        body = record["body"]
+        assert to_messages(queued_event(body)) == [body]
+        assert record["md5OfBody"] == hashlib.md5(body.encode()).hexdigest()
