@@ -10,6 +10,7 @@ Both write the same rows into fresh tables of one scratch database, alternating 
 from __future__ import annotations
 
 import socket
+import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -232,7 +233,8 @@ def bench_server(server: Server, workload: Workload, prepared: Prepared, options
         f"stats DynamoDB calls: {sum(last.stats_calls.values())} for {last.invocations} invocations "
         f"({_calls(last.stats_calls)})",
         f"statements: {last.statements} ours; runs: {len(ours_rates)}, "
-        f"ours {_spread(ours_rates)}, raw {_spread(raw_rates)} profiles/s",
+        f"ours {_spread(ours_rates)}, raw {_spread(raw_rates)} profiles/s; "
+        f"ratio of the medians {statistics.median(ours_rates) / statistics.median(raw_rates):.2f}",
     ]
     return Row(
         name=f"sync throughput {server.name}",
