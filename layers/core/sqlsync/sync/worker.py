@@ -587,7 +587,10 @@ class _SegmentRun:
         (`_Lane`); meanwhile the next chunk is claimed and rendered here, and the chunk before is checked
         against the ledger. A chunk's outcome is handled (bisected on bad rows) before the next one runs, so
         the target sees the transactions it would see without the pipeline; profiles whose entry moved on
-        meanwhile are applied again once all chunks are done."""
+        meanwhile are applied again once all chunks are done.
+
+        Leaving on another error (the ledger failing a claim) waits for the transaction in flight but does
+        not count or check it: the error fails the whole batch, whose messages come back and apply again."""
         lane = _Lane(self.worker.executor, self.run_transaction)
         queued: deque[_Queued] = deque()  # oldest first: one running, the next waiting behind it
         moved: list[Change] = []
