@@ -101,6 +101,16 @@ def test_text_that_is_not_valid_unicode_is_refused_naming_the_profile() -> None:
         to_messages(bad)
 
 
+def test_an_event_read_once_keeps_what_it_read() -> None:
+    # For a message several integrations apply: read once, then each run takes the same fields
+    [body] = to_messages(event("segment.profiles_added", ["a", ("b", {"x": [1]})]))
+    queued = decode(body)
+    assert isinstance(queued, QueuedEvent)
+    once = queued.read_once()
+    assert once.read() is once.read() and once.read() == queued.read()
+    assert once.fields() == [{"CustomID": "a"}, {"x": [1]}]
+
+
 def test_a_body_of_an_earlier_version_is_read() -> None:
     original = event("segment.profiles_removed", ["a", ("b", {"x": 1})])
     queued = decode(original.model_dump_json())

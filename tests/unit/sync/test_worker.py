@@ -85,6 +85,35 @@ def test_a_template_reads_the_profile_id_as_lead_id_unless_a_field_has_that_name
     assert rows(sqlite_url, "SELECT client, name FROM m ORDER BY client") == [("own", None), ("p-1", "A")]
 
 
+def test_integrations_that_share_a_segment_each_apply_its_messages(sqlite_url: str) -> None:
+    # GIVEN two integrations of one segment, writing to two tables, and a batch with one unreadable message
+    run_sql(sqlite_url, "CREATE TABLE m (seg int, client text, name text, PRIMARY KEY (seg, client))")
+    run_sql(sqlite_url, "CREATE TABLE m2 (seg int, client text, name text, PRIMARY KEY (seg, client))")
+    first = integration(sqlite_url, TEMPLATES)
+    second = integration(
+        sqlite_url, {k: v.replace("INTO m ", "INTO m2 ").replace("FROM m ", "FROM m2 ") for k, v in TEMPLATES.items()}
+    )
+    stats = InMemoryStatsStore()
+    worker = SyncWorker(lambda account_id: [first, second], InMemoryLedgerStore(), stats)
+    good, bad = messages(
+        [
+            event("segment.profiles_added", ["a", ("b", {"CustomID": "b", "name": "B"})]),
+            event("segment.profiles_added", ["c"], at=5),
+        ]
+    )
+    broken = QueueMessage(bad.message_id, bad.body.replace('{"CustomID":"c"}', "[]"))
+
+    report = worker.process([good, broken])
+
+    # THEN each table has the readable message's profiles, and each integration counts the unreadable one
+    for table in ("m", "m2"):
+        assert rows(sqlite_url, f"SELECT client, name FROM {table} ORDER BY client") == [("a", None), ("b", "B")]
+    assert report.failed_message_ids == {bad.message_id}
+    for config in (first, second):
+        [bucket] = stats.query(config.id, *EVER)
+        assert (bucket.profiles, bucket.errors) == (2, 1)
+
+
 def test_a_body_of_an_earlier_version_is_applied(sqlite_url: str) -> None:
     worker, _, _ = setup(sqlite_url)
     added = event("segment.profiles_added", ["a", ("b", {"CustomID": "b", "name": "B"})])

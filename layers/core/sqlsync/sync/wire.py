@@ -54,6 +54,13 @@ class UnreadableBody(ValueError):
     """A body that is neither a segment event nor a request the worker knows, or whose lines do not match."""
 
 
+class ReadFields(NamedTuple):
+    """Each profile's fields, and each one's JSON text as queued (None for a body of an earlier version)."""
+
+    fields: list[dict[str, Any]]
+    texts: list[str] | None
+
+
 class QueuedEvent(NamedTuple):
     """A segment event as a message carries it: its fields read on demand (`read`)."""
 
@@ -62,20 +69,22 @@ class QueuedEvent(NamedTuple):
     earlier version)."""
     version: str
     profile_ids: list[str]
-    lines: str | list[dict[str, Any]]
+    lines: str | list[dict[str, Any]] | ReadFields
     """Each profile's fields as queued, one JSON object a line; or already read."""
 
-    def read(self) -> tuple[list[dict[str, Any]], list[str] | None]:
-        """Each profile's fields, in the order of profile_ids, and each one's JSON text as queued (None for a
-        body of an earlier version, read whole already). Raises ValidationError or UnreadableBody."""
+    def read(self) -> ReadFields:
+        """Each profile's fields, in the order of profile_ids, and their texts. Raises ValidationError or
+        UnreadableBody."""
+        if isinstance(self.lines, ReadFields):
+            return self.lines
         if not isinstance(self.lines, str):
-            return self.lines, None
+            return ReadFields(self.lines, None)
         texts = self.lines.split("\n") if self.lines else []
         if len(texts) != len(self.profile_ids):
             raise UnreadableBody(f"{len(self.profile_ids)} profile ids but {len(texts)} lines of fields")
         try:
             # Each line on its own: the ledger keeps each text as it is, so each must be one whole object.
-            return list(map(_read_fields, texts)), texts
+            return ReadFields(list(map(_read_fields, texts)), texts)
         except ValidationError:
             for index, text in enumerate(texts):  # which one: a second pass, only for a bad body
                 try:
@@ -87,7 +96,12 @@ class QueuedEvent(NamedTuple):
 
     def fields(self) -> list[dict[str, Any]]:
         """Each profile's fields, in the order of profile_ids. Raises ValidationError or UnreadableBody."""
-        return self.read()[0]
+        return self.read().fields
+
+    def read_once(self) -> QueuedEvent:
+        """The event with its fields read now and kept: for a message that several integrations apply, so
+        that it is read once, not once each. Raises ValidationError or UnreadableBody."""
+        return self._replace(lines=self.read())
 
 
 def to_messages(event: SegmentEvent, budget: int = MESSAGE_BUDGET) -> list[str]:

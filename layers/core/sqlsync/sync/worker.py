@@ -24,6 +24,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -147,12 +148,19 @@ class SyncWorker:
                 requests.append((parsed, message.message_id))
             else:
                 event = parsed.event
-                for integration in self.integrations(event.account_id):
-                    # A paused integration's events are grouped too: its run holds them (see _SegmentRun).
-                    database_id = event.database.id if event.database is not None else None
-                    if integration.covers(event.account_id, event.segment.id, database_id):
-                        by_id[integration.id] = integration
-                        groups[(integration.id, event.segment.id)].append((parsed, message.message_id))
+                database_id = event.database.id if event.database is not None else None
+                # A paused integration's events are grouped too: its run holds them (see _SegmentRun).
+                covering = [
+                    integration
+                    for integration in self.integrations(event.account_id)
+                    if integration.covers(event.account_id, event.segment.id, database_id)
+                ]
+                if len(covering) > 1:
+                    with suppress(ValidationError, UnreadableBody):  # each run records it, as for one
+                        parsed = parsed.read_once()
+                for integration in covering:
+                    by_id[integration.id] = integration
+                    groups[(integration.id, event.segment.id)].append((parsed, message.message_id))
         down: set[str] = set()
         deltas: dict[str, StatsDelta] = defaultdict(StatsDelta)
         for (integration_id, segment_id), items in groups.items():
