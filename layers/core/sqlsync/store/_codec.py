@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from sqlsync.customers.merge import Stamped, canonical
-from sqlsync.store.base import ExportState, ImportRecord, TrackedEvent
+from sqlsync.store.base import ExportState, ImportRecord, MembershipLike, TrackedEvent
 
 if TYPE_CHECKING:
     from sqlsync.customers.imports.reader import RowError
@@ -35,6 +35,12 @@ def dump_fields(fields: Mapping[str, Any]) -> str:
         return to_json(fields if isinstance(fields, dict) else dict(fields), inf_nan_mode="constants").decode()
     except PydanticSerializationError:  # a lone surrogate: let json say it (the store then refuses it)
         return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+
+
+def claimed_fields(membership: MembershipLike) -> str:
+    """The fields text a ledger claim keeps: the caller's JSON when it has it (as the sync queue carried it),
+    else the fields encoded here."""
+    return dump_fields(membership.fields) if membership.fields_json is None else membership.fields_json
 
 
 def load_fields(text: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sqlsync.store._codec import (
     LAST_ERROR_MAX_CHARS,
+    claimed_fields,
     dump_export_state,
     dump_fields,
     dump_ids,
@@ -375,7 +376,7 @@ class DynamoDBLedgerStore(_Table, LedgerStore):
             {
                 "version": membership.version,
                 "state": membership.state,
-                "fields": dump_fields(membership.fields) if membership.fields_json is None else membership.fields_json,
+                "fields": claimed_fields(membership),
             },
         )
         return None if stored is None else _membership(stored)

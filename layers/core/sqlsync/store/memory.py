@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlsync.store._codec import (
     LAST_ERROR_MAX_CHARS,
+    claimed_fields,
     dump_export_state,
     dump_fields,
     dump_import,
@@ -179,9 +180,7 @@ class InMemoryLedgerStore(LedgerStore):
         self, integration_id: str, segment_id: int, memberships: Sequence[MembershipLike]
     ) -> list[Membership | None]:
         """Every claim under one lock acquisition: still one conditional write each, as counted."""
-        entries: list[_Entry] = [
-            (m.version, m.state, dump_fields(m.fields) if m.fields_json is None else m.fields_json) for m in memberships
-        ]
+        entries: list[_Entry] = [(m.version, m.state, claimed_fields(m)) for m in memberships]
         results: list[Membership | None] = []
         with self._lock:
             self.calls["UpdateItem"] += len(memberships)
